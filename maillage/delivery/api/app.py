@@ -1,0 +1,79 @@
+"""The application factory: API routes under ``/api/v1``, the web interface at ``/``."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from maillage import __version__
+from maillage.delivery.api.errors import install_error_handlers
+from maillage.delivery.api.limits import BodySizeLimit
+from maillage.delivery.api.routes import ROUTERS
+from maillage.settings import Settings
+from maillage.store import Store
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+API_PREFIX = "/api/v1"
+#: Largest request body accepted (a perimeter of every commune of France fits easily).
+MAX_BODY_BYTES = 1_000_000
+
+DESCRIPTION = """
+API de l'observatoire des interdépendances et des coopérations entre territoires.
+
+Chaque réponse réussie est `{"ok": true, "data": …, "meta": {"status", "source", "vintage"}}` ;
+`status` vaut `observed` (fichier officiel) ou `modelled` (estimation d'un modèle).
+Chaque erreur est `{"ok": false, "error": {"status", "code", "message", "details"}}`.
+
+Les territoires se désignent par `com:29019`, `epci:242900314`, `dep:29`, `reg:53`, `per:<slug>`.
+"""
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """Build the FastAPI application.
+
+    Parameters
+    ----------
+    settings : configuration (``Settings()`` from the environment when omitted).
+    store : an open store to serve; when omitted the store named by ``settings`` is opened
+        read-only on the first request that needs it.
+    """
+    settings = settings or Settings()
+    app = FastAPI(
+        title="maillage",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.store_lock = threading.Lock()
+    app.state.cache = {}
+    app.state.cache_lock = threading.Lock()
+    install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=2000)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    _mount_web(app)
+    return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """Serve the static interface: ``/`` is ``index.html``, assets under ``/static``."""
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/api", include_in_schema=False)
+    def api_root() -> RedirectResponse:
+        return RedirectResponse(f"{API_PREFIX}/docs")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -1,0 +1,54 @@
+"""Shared dependencies of the routes: the settings, the store, the envelope builder."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from maillage._errors import StoreError
+from maillage.settings import Settings
+from maillage.store import Store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> Store:
+    """The store of the application, opened read-only on first use."""
+    state = request.app.state
+    if state.store is None:
+        with state.store_lock:
+            if state.store is None:
+                state.store = Store.open(state.settings, read_only=True)
+    store: Store = state.store
+    store.require_built()
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def envelope(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """The success envelope ``{"ok": true, "data": …, "meta": …}``."""
+    return {"ok": True, "data": data, "meta": meta}
+
+
+def reference_meta(store: Store) -> dict[str, Any]:
+    """Meta of answers drawn from the territorial reference only."""
+    source = store.get_meta("reference_source") or "Référence territoriale (INSEE COG)"
+    vintage = store.get_meta("reference_vintage") or store.get_meta("cog_vintage")
+    return {"status": "observed", "source": source, "vintage": vintage}
+
+
+def require(condition: bool, message: str, code: str = "bad_request", status: int = 400) -> None:
+    """Raise the API error ``status``/``code`` unless ``condition`` holds."""
+    from maillage.delivery.api.errors import ApiError
+
+    if not condition:
+        raise ApiError(status, code, message)
+
+
+__all__ = ["SettingsDep", "StoreDep", "StoreError", "envelope", "reference_meta", "require"]

@@ -1,0 +1,14 @@
+"""Route modules of the API, one per resource; ``ROUTERS`` lists them in mounting order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from maillage.delivery.api.routes import flows, indicators, meta, territories
+
+ROUTERS: list[APIRouter] = [
+    meta.router,
+    territories.router,
+    flows.router,
+    indicators.router,
+]

@@ -1,0 +1,116 @@
+"""Helpers shared by the route modules: parameter types, frame → JSON, caching, meta."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+import pandas as pd
+from fastapi import Query, Request
+
+from maillage._schema import FLOW_KINDS, KIND_LABELS_FR
+from maillage.analysis.indicators import source_meta
+from maillage.delivery.api.errors import ApiError
+from maillage.store import Store
+
+T = TypeVar("T")
+
+Level = Literal["commune", "epci", "ept", "departement", "region", "perimeter"]
+MapLevel = Literal["commune", "epci", "ept", "departement", "region"]
+Kind = Literal[
+    "commute", "residential", "school", "establishment_transfer", "hq_link", "wage"
+]
+Direction = Literal["in", "out", "both"]
+
+KindQuery = Annotated[Kind, Query(description="type de flux: " + ", ".join(FLOW_KINDS))]
+VintageQuery = Annotated[
+    int | None, Query(ge=1900, le=2100, description="millésime (le plus récent par défaut)")
+]
+DirectionQuery = Annotated[
+    Direction, Query(description="out: sortants, in: entrants, both: les deux")
+]
+ThresholdQuery = Annotated[float, Query(ge=0, le=1e12, description="valeur minimale d'un flux")]
+RefPath = Annotated[str, "territory reference such as epci:242900314"]
+
+
+def current_or_404(store: Store, kind: str, vintage: int | None) -> tuple[int, str]:
+    """The (vintage, status) served for ``kind``; 404 when the store holds none."""
+    cur = store.current(kind, vintage)
+    if cur is None:
+        held = ", ".join(sorted(store.kinds())) or "aucun"
+        what = f"« {KIND_LABELS_FR.get(kind, kind)} »" + (f" {vintage}" if vintage else "")
+        raise ApiError(404, "no_data",
+                       f"Aucun flux {what} dans l'observatoire (types présents : {held}).")
+    return cur
+
+
+def flow_meta(store: Store, kind: str, vintage: int | None) -> dict[str, Any]:
+    """Meta of an answer built on the flows of one kind."""
+    current_or_404(store, kind, vintage)
+    return source_meta(store, kind, vintage)
+
+
+def combine_meta(metas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One meta for several kinds: status ``mixed`` when they differ; per-kind detail kept."""
+    if not metas:
+        return {"status": "observed", "source": "aucune donnée de flux", "vintage": None,
+                "kinds": []}
+    statuses = {m["status"] for m in metas}
+    vintages = sorted({m["vintage"] for m in metas})
+    return {
+        "status": statuses.pop() if len(statuses) == 1 else "mixed",
+        "source": " ; ".join(dict.fromkeys(m["source"] for m in metas)),
+        "vintage": vintages[0] if len(vintages) == 1 else "/".join(str(v) for v in vintages),
+        "kinds": metas,
+    }
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe scalar: NaN/inf → None, numpy scalars → Python."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as a list of JSON-safe dicts."""
+    cols = list(df.columns)
+    return [{c: clean(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False)]
+
+
+def deep_clean(obj: Any) -> Any:
+    """Recursively make a result of the analysis layer JSON-safe (frames become records)."""
+    if isinstance(obj, pd.DataFrame):
+        return records(obj)
+    if isinstance(obj, dict):
+        return {str(k): deep_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [deep_clean(v) for v in obj]
+    return clean(obj)
+
+
+def cached(request: Request, key: tuple, build: Callable[[], T]) -> T:
+    """Memoise ``build()`` in the application (the store is read-only while served)."""
+    cache: dict = request.app.state.cache
+    if key in cache:
+        return cache[key]
+    lock: threading.Lock = request.app.state.cache_lock
+    value = build()
+    with lock:
+        cache.setdefault(key, value)
+        return cache[key]
+
+
+def invalidate(request: Request, prefix: str) -> None:
+    """Drop every cached value whose key starts with ``prefix``."""
+    with request.app.state.cache_lock:
+        for key in [k for k in request.app.state.cache if k and k[0] == prefix]:
+            del request.app.state.cache[key]

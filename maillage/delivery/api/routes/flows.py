@@ -1,0 +1,100 @@
+"""Flows: partners of a territory, lines for the flow map, the pair view."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from maillage.analysis import flows, territories
+from maillage.delivery.api.deps import StoreDep, envelope
+from maillage.delivery.api.routes._common import (
+    DirectionQuery,
+    Kind,
+    KindQuery,
+    Level,
+    ThresholdQuery,
+    VintageQuery,
+    cached,
+    combine_meta,
+    current_or_404,
+    deep_clean,
+    flow_meta,
+    records,
+)
+from maillage.delivery.api.schemas import ERROR_RESPONSES, Envelope
+
+router = APIRouter(tags=["flux"], responses=ERROR_RESPONSES)
+
+TopQuery = Annotated[int, Query(ge=1, le=5000, description="nombre de flux gardés")]
+
+
+@router.get("/territories/{ref}/partners", response_model=Envelope,
+            summary="Principaux partenaires d'un territoire")
+def partners(
+    store: StoreDep,
+    ref: str,
+    kind: KindQuery,
+    direction: DirectionQuery = "both",
+    level: Annotated[Level | None, Query(description="niveau des partenaires")] = None,
+    top: Annotated[int, Query(ge=1, le=1000)] = 10,
+    threshold: ThresholdQuery = 0.0,
+    vintage: VintageQuery = None,
+) -> dict:
+    """Partners ranked by outgoing, incoming or total flow, with the dependency shares."""
+    meta = flow_meta(store, kind, vintage)
+    t = territories.resolve(store, ref)
+    df = flows.partners(store, t, kind, direction=direction, level=level, top=top,
+                        threshold=threshold, vintage=vintage)
+    data = {"territory": deep_clean(t.as_dict()), "kind": kind, "direction": direction,
+            "level": level or flows.default_partner_level(t), "partners": records(df)}
+    return envelope(data, meta)
+
+
+@router.get("/flows", response_model=Envelope, summary="Flux à dessiner sur la carte")
+def flow_lines(
+    request: Request,
+    store: StoreDep,
+    kind: KindQuery,
+    level: Annotated[Level, Query(description="niveau d'agrégation des extrémités")] = "epci",
+    ref: Annotated[str | None, Query(max_length=200,
+                                     description="seulement les flux de ce territoire")] = None,
+    direction: DirectionQuery = "both",
+    top: TopQuery = 500,
+    threshold: ThresholdQuery = 0.0,
+    vintage: VintageQuery = None,
+) -> dict:
+    """Origin, destination, value and the points of both ends, largest first."""
+    meta = flow_meta(store, kind, vintage)
+    if ref is not None:
+        t = territories.resolve(store, ref)
+        key = ("flows", t.level, t.code, kind, level, direction, top, threshold, vintage)
+    else:
+        t = None
+        key = ("flows", None, None, kind, level, direction, top, threshold, vintage)
+    df = cached(request, key, lambda: flows.flow_lines(
+        store, level, kind, ref=t, direction=direction, top=top, threshold=threshold,
+        vintage=vintage))
+    data = {"kind": kind, "level": level, "direction": direction,
+            "territory": deep_clean(t.as_dict()) if t else None, "lines": records(df)}
+    return envelope(data, meta)
+
+
+@router.get("/pair", response_model=Envelope, summary="Vue d'un couple de territoires")
+def pair(
+    store: StoreDep,
+    a: Annotated[str, Query(min_length=1, max_length=200, description="premier territoire")],
+    b: Annotated[str, Query(min_length=1, max_length=200, description="second territoire")],
+    kinds: Annotated[list[Kind] | None, Query(description="types de flux (tous par défaut)")] = None,
+    detail: Annotated[int, Query(ge=0, le=1000, description="paires de communes gardées")] = 20,
+) -> dict:
+    """Flows both ways by kind between two territories, balance, shares, commune detail."""
+    if kinds:
+        for kind in kinds:
+            current_or_404(store, kind, None)
+    result = flows.pair(store, a, b, kinds=list(kinds) if kinds else None)
+    for item in result["kinds"].values():
+        item["detail_total"] = int(len(item["detail"]))
+        item["detail"] = item["detail"].head(detail)
+    metas = [k["meta"] for k in result["kinds"].values()]
+    return envelope(deep_clean(result), combine_meta(metas))

@@ -1,0 +1,259 @@
+"""The observatory database: one DuckDB file holding the reference, the flows and the import log.
+
+Tables
+------
+territory(level, code, name, population, type, lon, lat)
+    every territory of the reference (communes, EPCI, EPT, départements, régions) and perimeters.
+membership(commune, level, code)
+    commune → territory for every level (a commune is its own member at level ``commune``;
+    it may belong to any number of perimeters).
+flow(kind, vintage, status, origin, destination, value, flag, import_id)
+    commune-to-commune flows in the reference geography. ``flag`` is NULL for French communes of
+    the reference, ``abroad`` or ``unknown`` otherwise (kept, never dropped). ``status`` is
+    ``observed`` or ``modelled``.
+flow_breakdown(kind, vintage, status, origin, destination, dimension, category, value, import_id)
+    breakdowns from INSEE detail files (mode, sex, age group, socio-professional group).
+flow_agg(kind, vintage, status, level, origin, destination, value)
+    flows aggregated to every supra-communal level, rebuilt after each change of flows or
+    perimeters (``refresh_aggregates``).
+import_log(...)
+    one row per import attempt that changed the store: source, vintage, file, sha256, row counts.
+
+Only this module opens DuckDB files. Writes happen inside a transaction: an import either lands
+whole or leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from maillage._errors import StoreError
+from maillage.settings import Settings
+
+log = logging.getLogger("maillage")
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS territory (
+    level VARCHAR NOT NULL, code VARCHAR NOT NULL, name VARCHAR NOT NULL,
+    population DOUBLE, type VARCHAR, lon DOUBLE, lat DOUBLE,
+    PRIMARY KEY (level, code)
+);
+CREATE TABLE IF NOT EXISTS membership (
+    commune VARCHAR NOT NULL, level VARCHAR NOT NULL, code VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flow (
+    kind VARCHAR NOT NULL, vintage INTEGER NOT NULL, status VARCHAR NOT NULL,
+    origin VARCHAR NOT NULL, destination VARCHAR NOT NULL, value DOUBLE NOT NULL,
+    flag VARCHAR, import_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS flow_breakdown (
+    kind VARCHAR NOT NULL, vintage INTEGER NOT NULL, status VARCHAR NOT NULL,
+    origin VARCHAR NOT NULL, destination VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL, category VARCHAR NOT NULL, value DOUBLE NOT NULL,
+    import_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS flow_agg (
+    kind VARCHAR NOT NULL, vintage INTEGER NOT NULL, status VARCHAR NOT NULL,
+    level VARCHAR NOT NULL, origin VARCHAR NOT NULL, destination VARCHAR NOT NULL,
+    value DOUBLE NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS import_seq START 1;
+CREATE TABLE IF NOT EXISTS import_log (
+    id INTEGER PRIMARY KEY DEFAULT nextval('import_seq'),
+    source VARCHAR, kind VARCHAR, vintage INTEGER, status VARCHAR,
+    file_name VARCHAR, member VARCHAR, sha256 VARCHAR,
+    rows_read BIGINT, rows_kept BIGINT, rows_mapped BIGINT, rows_abroad BIGINT,
+    rows_unknown BIGINT, total_value DOUBLE, threshold DOUBLE, warnings VARCHAR,
+    started_at TIMESTAMP, seconds DOUBLE
+);
+"""
+
+#: Partitioning levels for which flows are pre-aggregated (perimeters may overlap: not here).
+AGG_LEVELS = ("epci", "ept", "departement", "region")
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    # never reach the network for extensions: this software must run offline
+    with contextlib.suppress(duckdb.Error):
+        con.execute("SET autoinstall_known_extensions=false")
+        con.execute("SET autoload_known_extensions=false")
+
+
+class Store:
+    """The observatory database (a DuckDB file).
+
+    Parameters
+    ----------
+    path : the DuckDB file; created with its schema when absent (unless ``read_only``).
+    read_only : open without write access (several readers may share the file).
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(
+                f"no observatory database at {self.path}. Run `maillage build` first "
+                "(or set MAILLAGE_HOME to the folder that holds it)."
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(
+                f"cannot open the observatory database {self.path}: {exc}. "
+                "Another maillage process may be writing to it; wait for it to finish."
+            ) from exc
+        _configure(self.con)
+        if not read_only:
+            self.con.execute(_DDL)
+            self.con.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, read_only: bool = False) -> Store:
+        """Open the store named by the settings (``MAILLAGE_HOME`` / ``MAILLAGE_DATABASE``)."""
+        settings = settings or Settings()
+        return cls(settings.database_path, read_only=read_only)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generic helpers -------------------------------------------------------------
+
+    def df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a query and return a DataFrame (each call uses its own cursor: thread-safe)."""
+        cur = self.con.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        cur = self.con.cursor()
+        try:
+            row = cur.execute(sql, params or []).fetchone()
+        finally:
+            cur.close()
+        return None if row is None else row[0]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing block: commit on success, roll back on any exception."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        return self.scalar("SELECT value FROM meta WHERE key = ?", [key])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    # -- what the store holds -----------------------------------------------------------
+
+    def is_built(self) -> bool:
+        """True when the reference has been loaded (``maillage build`` has run)."""
+        try:
+            return bool(self.scalar("SELECT count(*) FROM territory"))
+        except duckdb.Error:
+            return False
+
+    def require_built(self) -> None:
+        if not self.is_built():
+            raise StoreError(
+                f"the observatory database {self.path} holds no territorial reference yet. "
+                "Run `maillage build` first."
+            )
+
+    def available(self) -> pd.DataFrame:
+        """Flow kinds held, by vintage and status, with their source and row count."""
+        return self.df(
+            """
+            SELECT f.kind, f.vintage, f.status,
+                   coalesce(any_value(l.source), 'maillage default model') AS source,
+                   count(*) AS rows, sum(f.value) AS total
+            FROM flow f LEFT JOIN import_log l ON l.id = f.import_id
+            GROUP BY ALL ORDER BY f.kind, f.vintage DESC, f.status
+            """
+        )
+
+    def imports(self) -> pd.DataFrame:
+        """The import log, newest first."""
+        return self.df("SELECT * FROM import_log ORDER BY id DESC")
+
+    def current(self, kind: str, vintage: int | None = None) -> tuple[int, str] | None:
+        """The (vintage, status) used for ``kind``: observed beats modelled, newest first."""
+        sql = (
+            "SELECT vintage, status FROM flow WHERE kind = ? "
+            + ("AND vintage = ? " if vintage is not None else "")
+            + "GROUP BY ALL ORDER BY (status = 'observed') DESC, vintage DESC LIMIT 1"
+        )
+        params: list[Any] = [kind] + ([vintage] if vintage is not None else [])
+        cur = self.con.cursor()
+        try:
+            row = cur.execute(sql, params).fetchone()
+        finally:
+            cur.close()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def kinds(self) -> list[str]:
+        return [r for (r,) in self.con.cursor().execute("SELECT DISTINCT kind FROM flow").fetchall()]
+
+    # -- derived tables ---------------------------------------------------------------------
+
+    def refresh_aggregates(self, kind: str | None = None) -> None:
+        """Rebuild ``flow_agg``: flows summed to every partitioning supra-communal level.
+
+        A destination outside France keeps a pseudo-code (``!abroad``, ``!unknown``) and a
+        commune outside every unit of the level (e.g. outside any EPT) gets ``!none``, so that
+        totals are conserved at every level. Perimeters may overlap, so they are not
+        pre-aggregated: their indicators are computed from ``flow`` through ``membership``.
+        """
+        where = "WHERE f.kind = ?" if kind else ""
+        params: list[Any] = [kind] if kind else []
+        if kind:
+            self.con.execute("DELETE FROM flow_agg WHERE kind = ?", params)
+        else:
+            self.con.execute("DELETE FROM flow_agg")
+        for level in AGG_LEVELS:
+            self.con.execute(
+                f"""
+                INSERT INTO flow_agg
+                SELECT f.kind, f.vintage, f.status, '{level}' AS level,
+                       coalesce(mo.code, '!' || coalesce(f.flag, 'none')) AS origin,
+                       coalesce(md.code, '!' || coalesce(f.flag, 'none')) AS destination,
+                       sum(f.value) AS value
+                FROM flow f
+                LEFT JOIN (SELECT commune, code FROM membership WHERE level = '{level}') mo
+                       ON mo.commune = f.origin
+                LEFT JOIN (SELECT commune, code FROM membership WHERE level = '{level}') md
+                       ON md.commune = f.destination
+                {where}
+                GROUP BY ALL
+                """,
+                params,
+            )
+        log.info("aggregated flows to levels %s", ", ".join(AGG_LEVELS))

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command: set up, build the observatory on the embedded default data, serve the web app.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/maillage build
+exec .venv/bin/maillage serve "$@"
