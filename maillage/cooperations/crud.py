@@ -404,11 +404,15 @@ def undo(
         raise UndoError(f"change #{change_id} cannot be undone: slug {before.slug!r} is taken")
     if before is not None:
         check_record(before, exists)
-    if current_row is not None:
+    restored = None
+    if current_row is not None and before is not None:
+        _fill_row(current_row, before)
+        _flush(session, slug_now)
+        restored = record_of(current_row)
+    elif current_row is not None:
         session.delete(current_row)
         _flush(session, slug_now)
-    restored = None
-    if before is not None:
+    elif before is not None:
         new_row = CooperationRow(created_at=utcnow())
         _fill_row(new_row, before)
         session.add(new_row)

@@ -83,7 +83,9 @@ def maximise(
     """
     lo, hi = map(float, bounds)
     if not (lo < hi) or grid < 3 or (log and lo <= 0):
-        raise ModelError(f"maximise: need low < high (and low > 0 if log), grid >= 3; got {bounds}.")
+        raise ModelError(
+            f"maximise: need low < high (and low > 0 if log), grid >= 3; got {bounds}."
+        )
     xs = np.geomspace(lo, hi, grid) if log else np.linspace(lo, hi, grid)
     vs = np.array([_evaluate(objective, x) for x in xs])
     k = int(np.argmax(vs))
@@ -121,7 +123,7 @@ DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     "NGravPow": (0.1, 8.0),
     "GravPow": (0.1, 8.0),
     "Schneider": (1e-8, 1e-2),
-    "RadExt": (0.05, 3.0),
+    "RadExt": (0.01, 5.0),
 }
 
 
@@ -157,4 +159,4 @@ def calibrate_law(
     lo_hi = bounds or DEFAULT_BOUNDS.get(law)
     if lo_hi is None:
         raise ModelError(f"calibrate_law: no default bounds for law {law!r}; pass bounds.")
-    return maximise(objective, lo_hi, grid=grid, log=law == "Schneider")
+    return maximise(objective, lo_hi, grid=grid, log=law in ("Schneider", "RadExt"))

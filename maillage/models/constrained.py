@@ -320,7 +320,7 @@ def sample_flows(expected, *, by: str = "origin", seed: int | None = 0) -> np.nd
     t = np.asarray(expected.toarray() if sp.issparse(expected) else expected, dtype=float)
     rng = np.random.default_rng(seed)
     if by == "total":
-        n_trips = int(round(t.sum()))
+        n_trips = round(float(t.sum()))
         return rng.multinomial(n_trips, (t / t.sum()).ravel()).reshape(t.shape).astype(float)
     if by not in ("origin", "destination"):
         raise ModelError("sample_flows: by must be 'origin', 'destination' or 'total'.")
@@ -329,5 +329,5 @@ def sample_flows(expected, *, by: str = "origin", seed: int | None = 0) -> np.nd
     for k, row in enumerate(mat):
         s = row.sum()
         if s > 0:
-            out[k] = rng.multinomial(int(round(s)), row / s)
+            out[k] = rng.multinomial(round(float(s)), row / s)
     return out if by == "origin" else out.T

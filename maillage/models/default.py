@@ -158,7 +158,9 @@ def estimate_commute(
         raise ModelError(f"estimate_commute: population must have length {n}.")
     area = _clean_area(area_km2, n)
     if not (0 < employment_rate <= 1) or cutoff_km <= 0 or min_flow < 0:
-        raise ModelError("estimate_commute: need 0 < employment_rate ≤ 1, cutoff_km > 0, min_flow ≥ 0.")
+        raise ModelError(
+            "estimate_commute: need 0 < employment_rate ≤ 1, cutoff_km > 0, min_flow ≥ 0."
+        )
     if beta is None:
         beta = beta_from_surface(float(area.mean()))
 

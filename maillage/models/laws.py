@@ -241,6 +241,8 @@ def _raw_weights(law, mi, mj, d, s, param) -> np.ndarray:
         return np.outer(mi, mj) * _offdiag_pow(d, param)
     if law == "Schneider":
         return np.exp(-param * s) - np.exp(-param * (s + mj[None, :]))
+    if law == "Rand":
+        return np.full((n, n), 1.0 / max(n * n - n, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         a = mi[:, None] + s
         if law == "Rad":
@@ -249,8 +251,6 @@ def _raw_weights(law, mi, mj, d, s, param) -> np.ndarray:
             b = a + mj[None, :]
             num = (b**param - a**param) * (mi**param + 1)[:, None]
             return num / ((b**param + 1) * (a**param + 1))
-    if law == "Rand":
-        return np.full((n, n), 1.0 / max(n * n - n, 1))
     raise ModelError(f"unknown law {law!r}; expected one of {', '.join(LAWS)}.")
 
 

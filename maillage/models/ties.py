@@ -71,8 +71,9 @@ def tie_strength(observed, expected) -> pd.DataFrame:
 
 
 def _dcm_at_pairs(x, y, ia, ja, v, o, d, beta, cutoff, self_distance):
-    w = truncated_kernel(x, y, np.ones_like(o), param=beta, cutoff=cutoff,
-                         self_distance=self_distance)
+    w = truncated_kernel(
+        x, y, np.ones_like(o), param=beta, cutoff=cutoff, self_distance=self_distance
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)
         res = doubly_constrained(w, o, d, tol=1e-4, maxiter=500)

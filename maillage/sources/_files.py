@@ -186,6 +186,32 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def csv_scan_sql(opened: OpenedFile) -> str:
+    """The DuckDB ``read_csv(...)`` expression reading every column of the CSV as text.
+
+    The dialect is fixed (no sniffing): the separator found in the header, ``"`` quotes, the
+    detected encoding. Malformed rows go to DuckDB's ``reject_errors`` table (see
+    :func:`raise_rejects`) instead of stopping at the first one.
+    """
+    assert opened.csv_path is not None and opened.separator is not None
+    columns = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in opened.header)
+    encoding = "latin-1" if opened.encoding == "iso-8859-1" else "utf-8"
+    return (
+        f"read_csv('{_sql_str(str(opened.csv_path))}', columns={{{columns}}}, "
+        f"delim='{opened.separator}', header=true, auto_detect=false, quote='\"', escape='\"', "
+        f"encoding='{encoding}', store_rejects=true, max_line_size=1000000)"
+    )
+
+
+def run_scan(con: duckdb.DuckDBPyConnection, opened: OpenedFile, sql: str) -> None:
+    """Run a statement reading the CSV; DuckDB parse errors become SourceErrors."""
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise _duckdb_source_error(exc, opened.display) from exc
+    raise_rejects(con, opened)
+
+
 def stage_csv(
     con: duckdb.DuckDBPyConnection,
     opened: OpenedFile,
@@ -200,21 +226,8 @@ def stage_csv(
     raised together. Returns the number of data rows. The table's ``rowid + 2`` is the file
     line of each row (INSEE files have no quoted line breaks).
     """
-    assert opened.csv_path is not None and opened.separator is not None
-    columns = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in opened.header)
-    encoding = "latin-1" if opened.encoding == "iso-8859-1" else "utf-8"
     select = ", ".join(quote_ident(c) for c in keep)
-    sql = (
-        f"CREATE TABLE {table} AS SELECT {select} FROM read_csv("
-        f"'{_sql_str(str(opened.csv_path))}', columns={{{columns}}}, delim='{opened.separator}', "
-        f"header=true, auto_detect=false, quote='\"', escape='\"', encoding='{encoding}', "
-        f"store_rejects=true, max_line_size=1000000)"
-    )
-    try:
-        con.execute(sql)
-    except duckdb.Error as exc:
-        raise _duckdb_source_error(exc, opened.display) from exc
-    _raise_rejects(con, opened)
+    run_scan(con, opened, f"CREATE TABLE {table} AS SELECT {select} FROM {csv_scan_sql(opened)}")
     return int(scalar(con, f"SELECT count(*) FROM {table}"))
 
 
@@ -225,13 +238,15 @@ def stage_rows(
     *,
     table: str = "raw",
 ) -> int:
-    """Load XLSX rows (columns ``keep``) as text into ``table`` with their sheet row in ``_line``."""
+    """Load XLSX rows (columns ``keep``) as text into ``table``; ``_line`` is the sheet row."""
     assert opened.rows is not None
     index = {name: i for i, name in enumerate(opened.header)}
     data: dict[str, list[Any]] = {"_line": [r for r, _ in opened.rows]}
     for name in keep:
         i = index[name]
-        data[name] = [_cell_text(values[i]) if i < len(values) else None for _, values in opened.rows]
+        data[name] = [
+            _cell_text(values[i]) if i < len(values) else None for _, values in opened.rows
+        ]
     arrow = pa.table(
         {k: pa.array(v, type=pa.int64() if k == "_line" else pa.string()) for k, v in data.items()}
     )
@@ -257,7 +272,7 @@ def _cell_text(value: Any) -> str | None:
     return text or None
 
 
-def _raise_rejects(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> None:
+def raise_rejects(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> None:
     total = scalar(con, "SELECT count(*) FROM reject_errors")
     if not total:
         return
@@ -330,9 +345,7 @@ def open_table_file(
     if path.is_dir():
         raise SourceError("this is a folder, not a file.", path=str(path))
     if path.stat().st_size == 0:
-        raise SourceError(
-            "the file is empty (0 bytes); download it again.", path=str(path), line=1
-        )
+        raise SourceError("the file is empty (0 bytes); download it again.", path=str(path), line=1)
     kind = _container_kind(path)
     if kind == "zip":
         with tempfile.TemporaryDirectory(prefix="maillage-") as tmp:
@@ -700,4 +713,3 @@ def _split_header(first: bytes) -> list[str]:
         return []
     separator = _find_separator(lines[0])
     return lines[0].split(separator) if separator else [lines[0]]
-

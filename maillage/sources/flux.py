@@ -1,6 +1,7 @@
 """The INSEE census "bases flux": commune × commune counts, read exactly as published.
 
-Three themes share one layout, ``CODGEO;LIBGEO;<other end>;L_<other end>;NBFLUX_C<yy>_<population>``:
+Three themes share one layout,
+``CODGEO;LIBGEO;<other end>;L_<other end>;NBFLUX_C<yy>_<population>``:
 
 ==============  ==================  ==============================  ====================
 kind            value column        direction (origin → destination)  population
@@ -30,7 +31,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from maillage._errors import SourceError
 from maillage.sources._files import (
@@ -40,13 +40,15 @@ from maillage.sources._files import (
     OpenedFile,
     Problem,
     connect,
+    csv_scan_sql,
     line_expression,
     open_table_file,
     quote_ident,
     raise_problems,
-    rows_of,
-    scalar,
     require_separator,
+    rows_of,
+    run_scan,
+    scalar,
     sniff_header,
     stage_csv,
     stage_rows,
@@ -141,9 +143,7 @@ class FluxFile:
         return self.vintage + 2
 
 
-def read_flux(
-    path: str | Path, *, kind: str | None = None, vintage: int | None = None
-) -> FluxFile:
+def read_flux(path: str | Path, *, kind: str | None = None, vintage: int | None = None) -> FluxFile:
     """Read an INSEE base flux (zip, CSV or Excel ≥ 100 product) as published.
 
     Parameters
@@ -169,25 +169,12 @@ def read_flux(
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
     with open_table_file(path, prefer_member=("base",)) as opened:
         layout, value_column, found_vintage = _detect_layout(opened, kind, vintage)
+        columns = _Columns(
+            _actual(opened, layout.origin), _actual(opened, layout.destination), value_column
+        )
         con = connect()
         try:
-            keep = [layout.origin, layout.destination, value_column]
-            keep = [_actual(opened, c) for c in keep]
-            if opened.format == "xlsx":
-                rows = stage_rows(con, opened, keep)
-            else:
-                rows = stage_csv(con, opened, keep)
-            if rows == 0:
-                raise SourceError(
-                    "the file has a header but no data row; download it again.",
-                    path=opened.display,
-                    line=2 if opened.format != "xlsx" else (opened.header_row or 0) + 1,
-                )
-            columns = _Columns(*keep)
-            warnings = list(opened.warnings)
-            _validate(con, opened, columns)
-            table = _aggregate(con, columns)
-            warnings += _remarks(con, opened, layout, value_column, rows, table)
+            rows, table, warnings = _import(con, opened, layout, columns)
         finally:
             con.close()
     threshold = XLSX_THRESHOLD if opened.format == "xlsx" else None
@@ -340,49 +327,121 @@ def _refuse_duplicates(opened: OpenedFile) -> None:
 # ---------------------------------------------------------------------------------------------
 # Checks and aggregation (DuckDB)
 # ---------------------------------------------------------------------------------------------
+#
+# The happy path parses the file once: a single GROUP BY sums the counts per pair and counts,
+# per pair, the rows breaking a rule. Only when some row breaks a rule is the file staged in
+# file order (rowid + 2 = line) to say where.
 
 
-def _number_sql(column: str) -> str:
+def bad_code_sql(column: str) -> str:
+    """SQL predicate: the code is empty, not 5 characters long, or holds a space."""
+    c = quote_ident(column)
+    return f"({c} IS NULL OR length({c}) <> 5 OR contains({c}, ' '))"
+
+
+def number_sql(column: str) -> str:
     """Parse a count written with '.' or ',' as decimal mark; NULL when not a number."""
     c = quote_ident(column)
     return f"coalesce(TRY_CAST({c} AS DOUBLE), TRY_CAST(replace({c}, ',', '.') AS DOUBLE))"
 
 
-def code_problems_sql(column: str, line: str) -> str:
-    """SQL selecting (line, column, value, problem) rows for codes that are not 5 characters."""
-    c = quote_ident(column)
+def bad_number_sql(num: str) -> str:
+    """SQL predicate on a parsed count: missing, not finite, or negative."""
+    return f"({num} IS NULL OR NOT isfinite({num}) OR {num} < 0)"
+
+
+def _import(
+    con: duckdb.DuckDBPyConnection, opened: OpenedFile, layout: FluxLayout, cols: _Columns
+) -> tuple[int, pa.Table, list[str]]:
+    keep = [cols.origin, cols.destination, cols.value]
+    if opened.format == "xlsx":
+        stage_rows(con, opened, keep)
+        source = "raw"
+    else:
+        source = csv_scan_sql(opened)
+    o, d, v = (quote_ident(c) for c in keep)
+    sql = f"""
+        CREATE TABLE agg AS
+        SELECT o AS origin, d AS destination, sum(num) AS value, count(*) AS n,
+               count(*) FILTER (WHERE {bad_code_sql("o")} OR {bad_code_sql("d")}
+                                   OR {bad_number_sql("num")}) AS bad,
+               count(*) FILTER (WHERE dot IS NULL AND num IS NOT NULL) AS comma
+        FROM (SELECT o, d, dot, coalesce(dot, TRY_CAST(replace(v, ',', '.') AS DOUBLE)) AS num
+              FROM (SELECT {o} AS o, {d} AS d, {v} AS v, TRY_CAST({v} AS DOUBLE) AS dot
+                    FROM {source}))
+        GROUP BY o, d
+    """
+    run_scan(con, opened, sql)
+    rows, bad, comma = scalar_row(con, "SELECT sum(n), sum(bad), sum(comma) FROM agg")
+    rows = int(rows or 0)
+    if rows == 0:
+        raise SourceError(
+            "the file has a header but no data row; download it again.",
+            path=opened.display,
+            line=(opened.header_row or 1) + 1,
+        )
+    if bad:
+        _locate_problems(con, opened, cols)
+    table = con.sql("SELECT origin, destination, value FROM agg").to_arrow_table()
+    table = table.cast(FLUX_SCHEMA)
+    warnings = list(opened.warnings) + _remarks(con, opened, layout, rows, int(comma or 0), table)
+    return rows, table, warnings
+
+
+def scalar_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+    """The first row of a query."""
+    return rows_of(con, sql)[0]
+
+
+def _locate_problems(con: duckdb.DuckDBPyConnection, opened: OpenedFile, cols: _Columns) -> None:
+    """Stage the file in order and raise a SourceError listing where the rules are broken."""
+    if opened.format != "xlsx":
+        stage_csv(con, opened, [cols.origin, cols.destination, cols.value])
+    line = line_expression(opened)
+    parts = [
+        code_problems_sql(cols.origin, line),
+        code_problems_sql(cols.destination, line),
+        number_problems_sql(cols.value, line),
+    ]
+    problems, total = collect_problems(con, parts)
+    raise_problems(opened.display, problems, total, "the base flux")
+
+
+def code_problems_sql(column: str, line: str, table: str = "raw") -> str:
+    """SQL selecting (line, col, val, problem) rows whose code breaks :func:`bad_code_sql`."""
     name = column.replace("'", "''")
     return (
-        f"SELECT {line} AS line, '{name}' AS col, {c} AS val, 'code' AS problem FROM raw "
-        f"WHERE {c} IS NULL OR NOT regexp_full_match({c}, '[0-9A-Za-z]{{5}}')"
+        f"SELECT {line} AS line, '{name}' AS col, {quote_ident(column)} AS val, "
+        f"'code' AS problem FROM {table} WHERE {bad_code_sql(column)}"
     )
 
 
-def number_problems_sql(column: str, line: str) -> str:
-    """SQL selecting (line, column, value, problem) rows for empty, non-numeric or negative counts."""
+def number_problems_sql(column: str, line: str, table: str = "raw") -> str:
+    """SQL selecting (line, col, val, problem) rows with an empty, non-numeric or negative count."""
     c = quote_ident(column)
     name = column.replace("'", "''")
-    num = _number_sql(column)
+    num = number_sql(column)
     return (
         f"SELECT {line} AS line, '{name}' AS col, {c} AS val, "
         f"CASE WHEN {c} IS NULL THEN 'empty' WHEN {num} IS NULL OR NOT isfinite({num}) "
-        f"THEN 'number' ELSE 'negative' END AS problem FROM raw "
-        f"WHERE {c} IS NULL OR {num} IS NULL OR NOT isfinite({num}) OR {num} < 0"
+        f"THEN 'number' ELSE 'negative' END AS problem FROM {table} "
+        f"WHERE {bad_number_sql(num)}"
     )
 
 
-def collect_problems(
-    con: duckdb.DuckDBPyConnection, parts: list[str]
-) -> tuple[list[Problem], int]:
+def collect_problems(con: duckdb.DuckDBPyConnection, parts: list[str]) -> tuple[list[Problem], int]:
     """Run the problem queries; return the first problems in file order and their count."""
     union = " UNION ALL ".join(parts)
     total = scalar(con, f"SELECT count(*) FROM ({union})")
     if not total:
         return [], 0
     rows = rows_of(
-        con, f"SELECT line, col, val, problem FROM ({union}) ORDER BY line, col LIMIT {MAX_PROBLEMS}"
+        con,
+        f"SELECT line, col, val, problem FROM ({union}) ORDER BY line, col LIMIT {MAX_PROBLEMS}",
     )
-    return [Problem(int(line), col, describe(problem, val)) for line, col, val, problem in rows], total
+    return [
+        Problem(int(line), col, describe(problem, val)) for line, col, val, problem in rows
+    ], total
 
 
 def describe(problem: str, value: str | None) -> str:
@@ -403,38 +462,15 @@ def describe(problem: str, value: str | None) -> str:
     return f"{problem}: {value!r}"
 
 
-def _validate(con: duckdb.DuckDBPyConnection, opened: OpenedFile, cols: _Columns) -> None:
-    line = line_expression(opened)
-    parts = [
-        code_problems_sql(cols.origin, line),
-        code_problems_sql(cols.destination, line),
-        number_problems_sql(cols.value, line),
-    ]
-    problems, total = collect_problems(con, parts)
-    raise_problems(opened.display, problems, total, "the base flux")
-
-
-def _aggregate(con: duckdb.DuckDBPyConnection, cols: _Columns) -> pa.Table:
-    o, d = quote_ident(cols.origin), quote_ident(cols.destination)
-    sql = (
-        f"SELECT {o} AS origin, {d} AS destination, sum({_number_sql(cols.value)}) AS value "
-        "FROM raw GROUP BY ALL ORDER BY origin, destination"
-    )
-    table = con.sql(sql).to_arrow_table()
-    return table.cast(FLUX_SCHEMA)
-
-
 def _remarks(
     con: duckdb.DuckDBPyConnection,
     opened: OpenedFile,
     layout: FluxLayout,
-    value_column: str,
     rows: int,
+    comma: int,
     table: pa.Table,
 ) -> list[str]:
     notes: list[str] = []
-    value = quote_ident(value_column)
-    comma = scalar(con, f"SELECT count(*) FROM raw WHERE TRY_CAST({value} AS DOUBLE) IS NULL")
     if comma:
         notes.append(
             f"{comma:,} counts use a decimal comma; read as decimals. / "
@@ -452,14 +488,12 @@ def _remarks(
             "the CSV base for complete flows. / Fichier Excel : seuls les flux d'au moins 100 "
             "personnes sont publiés, les totaux sont tronqués ; préférer la base CSV complète."
         )
-        below = scalar(
-            con, f"SELECT count(*) FROM raw WHERE {_number_sql(value_column)} < {XLSX_THRESHOLD}"
-        )
+        below = scalar(con, f"SELECT count(*) FROM agg WHERE value < {XLSX_THRESHOLD}")
         if below:
             notes.append(
-                f"{below:,} rows below {XLSX_THRESHOLD} were found in the sheet {opened.sheet!r}, "
+                f"{below:,} pairs below {XLSX_THRESHOLD} were found in the sheet {opened.sheet!r}, "
                 "which is unusual for the ≥ 100 product; they are kept. / "
-                f"{below:,} lignes inférieures à {XLSX_THRESHOLD} trouvées ; conservées."
+                f"{below:,} couples inférieurs à {XLSX_THRESHOLD} trouvés ; conservés."
             )
     if layout.population == "POP05P":
         notes.append(
@@ -467,9 +501,12 @@ def _remarks(
             "1-year vintages (2013 onwards). / Définition à 5 ans : non comparable aux "
             "millésimes à 1 an (depuis 2013)."
         )
-    other_end = table["origin" if layout.kind == "residential" else "destination"]
-    french = pc.match_substring_regex(other_end, r"^([0-9]{5}|2[AB][0-9]{3})$")
-    foreign = pc.sum(pc.invert(french).cast(pa.int64())).as_py()
+    far_end = "origin" if layout.kind == "residential" else "destination"
+    foreign = scalar(
+        con,
+        f"SELECT count(*) FROM agg WHERE {far_end} = '99999' "
+        f"OR NOT (substr({far_end}, 1, 1) BETWEEN '0' AND '9')",
+    )
     if foreign:
         notes.append(
             f"{foreign:,} pairs have a place outside France at their far end (codes such as "

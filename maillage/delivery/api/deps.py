@@ -15,13 +15,22 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def open_store(settings: Settings) -> Store:
+    """Open the store named by the settings for writing (perimeters are saved into it);
+    read-only when another process holds it for writing."""
+    try:
+        return Store.open(settings)
+    except StoreError:
+        return Store.open(settings, read_only=True)
+
+
 def get_store(request: Request) -> Store:
-    """The store of the application, opened read-only on first use."""
+    """The store of the application, opened on first use (see :func:`open_store`)."""
     state = request.app.state
     if state.store is None:
         with state.store_lock:
             if state.store is None:
-                state.store = Store.open(state.settings, read_only=True)
+                state.store = open_store(state.settings)
     store: Store = state.store
     store.require_built()
     return store

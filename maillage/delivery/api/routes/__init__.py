@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from maillage.delivery.api.routes import flows, indicators, meta, territories
+from maillage.delivery.api.routes import (
+    flows,
+    geometry,
+    indicators,
+    meta,
+    perimeters,
+    territories,
+)
 
 ROUTERS: list[APIRouter] = [
     meta.router,
     territories.router,
     flows.router,
     indicators.router,
+    geometry.router,
+    perimeters.router,
 ]

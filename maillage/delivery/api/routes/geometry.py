@@ -1,0 +1,142 @@
+"""Polygons as GeoJSON: one layer per level, communes per département, one territory's outline.
+
+Layers are built once per process from ``maillage.reference.geometry`` (lon/lat, simplified),
+with coordinates written to 4 decimals (≈ 10 m, the grid the reference is snapped to), and
+kept gzip-compressed in memory. The national commune layer is never sent whole: communes
+come per département (``?dep=29``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from fastapi import APIRouter, Query, Request, Response
+
+from maillage import reference
+from maillage.analysis import territories
+from maillage.delivery.api.deps import StoreDep, reference_meta
+from maillage.delivery.api.errors import ApiError
+from maillage.delivery.api.routes._common import MapLevel, cached
+from maillage.delivery.api.schemas import ERROR_RESPONSES
+
+router = APIRouter(tags=["géométrie"], responses=ERROR_RESPONSES)
+
+#: Decimals kept per layer: 4 (≈ 10 m) for communes, 3 (≈ 100 m) for national layers, which
+#: keeps the national EPCI layer under 5 MB before compression.
+DECIMALS = {"commune": 4, "epci": 3, "ept": 4, "departement": 3, "region": 3, "perimeter": 4}
+_DECIMALS = {n: re.compile(r"(-?\d+\.\d{%d})\d+" % n) for n in (3, 4)}
+
+
+def _round_coordinates(text: str, decimals: int = 4) -> str:
+    """Cut every number of a GeoJSON text to ``decimals`` decimals."""
+    return _DECIMALS[decimals].sub(r"\1", text)
+
+
+def feature_collection(geoms: pd.Series, props: pd.DataFrame, decimals: int = 4) -> str:
+    """A GeoJSON FeatureCollection text from shapely geometries and their properties."""
+    texts = shapely.to_geojson(np.asarray(geoms, dtype=object))
+    parts = []
+    prop_rows = props.to_dict("records")
+    for geo, prop in zip(texts, prop_rows):
+        if geo is None:
+            continue
+        clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in prop.items()}
+        parts.append('{"type":"Feature","properties":' + json.dumps(clean, ensure_ascii=False)
+                     + ',"geometry":' + _round_coordinates(geo, decimals) + "}")
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+
+
+def _envelope_bytes(fc: str, meta: dict[str, Any]) -> bytes:
+    text = '{"ok":true,"data":' + fc + ',"meta":' + json.dumps(meta, ensure_ascii=False) + "}"
+    return text.encode()
+
+
+def _shapes(request: Request, level: str) -> pd.Series:
+    """Polygons of a level as shapely geometries (read once per process)."""
+    return cached(request, ("shapes", level), lambda: reference.shapes(level))
+
+
+def _names(store: Any, level: str) -> pd.DataFrame:
+    return store.df("SELECT code, name FROM territory WHERE level = ?", [level]).set_index("code")
+
+
+def _layer(request: Request, store: Any, level: str, dep: str | None) -> bytes:
+    shapes = _shapes(request, level)
+    names = _names(store, level)
+    if level == "commune":
+        com = reference.communes()[["code", "dep"]].set_index("code")
+        deps = com["dep"].reindex(shapes.index)
+        if dep is not None:
+            keep = (deps == dep).to_numpy()
+            if not keep.any():
+                raise ApiError(404, "unknown_territory", f"Aucun département de code « {dep} ».")
+            shapes, deps = shapes[keep], deps[keep]
+        props = pd.DataFrame({"code": shapes.index, "name": names["name"].reindex(shapes.index)
+                              .to_numpy(), "dep": deps.to_numpy()})
+    else:
+        props = pd.DataFrame({"code": shapes.index,
+                              "name": names["name"].reindex(shapes.index).to_numpy()})
+    meta = reference_meta(store) | {"level": level, "features": int(len(props))}
+    return _envelope_bytes(feature_collection(shapes, props, DECIMALS[level]), meta)
+
+
+def _gzip_response(raw: tuple[bytes, bytes], request: Request) -> Response:
+    plain, packed = raw
+    headers = {"cache-control": "public, max-age=3600", "vary": "accept-encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["content-encoding"] = "gzip"
+        return Response(packed, media_type="application/json", headers=headers)
+    return Response(plain, media_type="application/json", headers=headers)
+
+
+def _pack(plain: bytes) -> tuple[bytes, bytes]:
+    return plain, gzip.compress(plain, compresslevel=6)
+
+
+@router.get("/geometry/territory/{ref}", summary="Contour d'un territoire ou d'un périmètre")
+def territory_outline(request: Request, store: StoreDep, ref: str) -> Response:
+    """The polygon of one territory; a perimeter's is the union of its communes."""
+    t = territories.resolve(store, ref)
+
+    def build() -> tuple[bytes, bytes]:
+        if t.level == "perimeter":
+            members = territories.communes_of(store, t)
+            shapes = _shapes(request, "commune").reindex(members).dropna()
+            geom = shapely.union_all(np.asarray(shapes, dtype=object)) if len(shapes) else None
+        else:
+            geom = _shapes(request, t.level).get(t.code)
+        if geom is None:
+            raise ApiError(404, "no_geometry", f"Pas de contour pour « {t.name} ».")
+        props = pd.DataFrame({"code": [t.code], "name": [t.name], "level": [t.level]})
+        fc = feature_collection(pd.Series([geom]), props)
+        return _pack(_envelope_bytes(fc, reference_meta(store) | {"level": t.level}))
+
+    return _gzip_response(cached(request, ("outline", t.level, t.code), build), request)
+
+
+@router.get("/geometry/{level}", summary="Polygones d'un niveau (GeoJSON)")
+def layer(
+    request: Request,
+    store: StoreDep,
+    level: MapLevel,
+    dep: Annotated[str | None, Query(pattern=r"^(\d{2,3}|2[AB])$",
+                                     description="communes de ce département seulement")] = None,
+) -> Response:
+    """A GeoJSON FeatureCollection of the polygons of ``level`` (properties: code, name).
+
+    Communes are served per département only (``dep`` is required for them).
+    """
+    if level == "commune" and dep is None:
+        raise ApiError(400, "too_large",
+                       "La couche nationale des communes est trop lourde : demandez-la par "
+                       "département avec ?dep=29.")
+    key = ("geometry", level, dep if level == "commune" else None)
+    raw = cached(request, key, lambda: _pack(_layer(request, store, level,
+                                                    dep if level == "commune" else None)))
+    return _gzip_response(raw, request)

@@ -1,0 +1,790 @@
+/* maillage — interface web (carte, flux, panneau du territoire, couple, périmètre).
+ *
+ * No build step: plain ES2020 using the vendored globals `maplibregl` and `deck`.
+ * The whole view state lives in the URL query string, so a view can be shared by its link.
+ */
+"use strict";
+
+const API = "/api/v1";
+const NF0 = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 0 });
+const NF1 = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
+const PCT = new Intl.NumberFormat("fr-FR", { style: "percent", maximumFractionDigits: 1 });
+const PREFIX = { commune: "com", epci: "epci", ept: "ept", departement: "dep", region: "reg", perimeter: "per" };
+const LEVEL_OF_PREFIX = Object.fromEntries(Object.entries(PREFIX).map(([k, v]) => [v, k]));
+const LEVEL_FR = { commune: "Commune", epci: "EPCI", ept: "EPT", departement: "Département", region: "Région", perimeter: "Périmètre" };
+const PALETTE = ["#f1eef6", "#d0d1e6", "#a6bddb", "#74a9cf", "#2b8cbe", "#045a8d", "#023858"];
+const NO_DATA = "#d9d9d9";
+const ZOOM_OF_LEVEL = { commune: 10, epci: 8.5, ept: 10, departement: 7, region: 5.8, perimeter: 7.5 };
+
+/* ---------------------------------------------------------------- state and URL */
+
+const state = {
+  level: "epci", kind: "", indicator: "self_containment", direction: "both",
+  threshold: 0, sel: null, pair: null, flows: true, coops: false,
+  per: [], perName: "",   // perimeter builder members (refs) and name
+};
+let building = false;   // perimeter builder open
+let pairing = false;    // next pick sets the pair's second territory
+
+function readUrl() {
+  const q = new URLSearchParams(location.search);
+  if (q.get("level") && LEVEL_FR[q.get("level")]) state.level = q.get("level");
+  if (q.get("kind")) state.kind = q.get("kind");
+  if (q.get("ind")) state.indicator = q.get("ind");
+  if (["in", "out", "both"].includes(q.get("dir"))) state.direction = q.get("dir");
+  if (q.get("thr")) state.threshold = Math.max(0, Number(q.get("thr")) || 0);
+  state.sel = q.get("sel") || null;
+  state.pair = q.get("pair") || null;
+  state.flows = q.get("flows") !== "0";
+  state.coops = q.get("coops") === "1";
+}
+
+function writeUrl() {
+  const q = new URLSearchParams();
+  q.set("level", state.level);
+  if (state.kind) q.set("kind", state.kind);
+  q.set("ind", state.indicator);
+  q.set("dir", state.direction);
+  if (state.threshold) q.set("thr", String(state.threshold));
+  if (state.sel) q.set("sel", state.sel);
+  if (state.pair) q.set("pair", state.pair);
+  if (!state.flows) q.set("flows", "0");
+  if (state.coops) q.set("coops", "1");
+  history.replaceState(null, "", location.pathname + "?" + q.toString());
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+const $ = (sel) => document.querySelector(sel);
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+async function api(path, options = {}) {
+  const res = await fetch(API + path, options);
+  let body;
+  try { body = await res.json(); } catch (e) { throw new Error(`Réponse illisible (${res.status})`); }
+  if (!body.ok) throw new Error(body.error ? body.error.message : `Erreur ${res.status}`);
+  return body;
+}
+
+function fmtValue(value, unit) {
+  if (value === null || value === undefined) return "–";
+  if (unit === "share") return PCT.format(value);
+  if (unit === "index") return NF1.format(value);
+  return NF0.format(value);
+}
+
+function badge(status) {
+  return status === "modelled"
+    ? el("span", { class: "badge-modelled", title: "Valeur estimée par un modèle, pas observée" }, "modélisé")
+    : null;
+}
+
+function metaLine(meta) {
+  if (!meta) return null;
+  const parts = [];
+  if (meta.source) parts.push(`Source : ${meta.source}`);
+  if (meta.vintage) parts.push(`millésime ${meta.vintage}`);
+  return el("p", { class: "meta" }, badge(meta.status), meta.status === "modelled" ? " " : "", parts.join(" — "));
+}
+
+function refOf(level, code) { return `${PREFIX[level]}:${code}`; }
+function levelOfRef(ref) { return LEVEL_OF_PREFIX[(ref || "").split(":")[0]] || null; }
+function status(text) { $("#map-status").textContent = text || ""; }
+
+function csvLink(path, params, label = "Exporter CSV") {
+  const q = new URLSearchParams(params);
+  return el("a", { class: "button", href: `${API}/exports/${path}.csv?${q}`, download: "" }, label);
+}
+
+/* ---------------------------------------------------------------- catalogue */
+
+let catalogue = { indicators: [], kinds: [] };
+let available = [];
+
+async function loadCatalogue() {
+  const [ind, st] = await Promise.all([api("/indicators"), api("/status")]);
+  catalogue = ind.data;
+  available = st.data.available;
+  const kindSel = $("#kind");
+  kindSel.replaceChildren(...catalogue.kinds.map((k) => {
+    const row = available.find((a) => a.kind === k.kind);
+    const mark = row && row.status === "modelled" ? " (modélisé)" : "";
+    return el("option", { value: k.kind }, k.label + mark);
+  }));
+  if (!state.kind || !catalogue.kinds.some((k) => k.kind === state.kind)) {
+    state.kind = catalogue.kinds.some((k) => k.kind === "commute") ? "commute" : (catalogue.kinds[0] || {}).kind || "";
+  }
+  kindSel.value = state.kind;
+  fillIndicators();
+  const foot = available.map((a) => `${a.label} ${a.vintage} : ${a.status === "modelled" ? "modélisé" : "observé"} (${a.source})`);
+  $("#sources").textContent = "Sources — " + (foot.join(" · ") || "aucun flux chargé") + " · Référence : " + (st.meta.source || "") + (st.meta.vintage ? " " + st.meta.vintage : "");
+  return st.data;
+}
+
+function fillIndicators() {
+  const sel = $("#indicator");
+  sel.replaceChildren(...catalogue.indicators.map((i) => el("option", { value: i.name }, i.labels[state.kind] || i.name)));
+  if (!catalogue.indicators.some((i) => i.name === state.indicator)) state.indicator = "self_containment";
+  sel.value = state.indicator;
+}
+
+/* ---------------------------------------------------------------- map */
+
+let map;
+let overlay;
+let currentGeo = null;       // GeoJSON shown in the 'terr' source
+let choro = null;            // last choropleth answer
+const geoCache = new Map();  // url -> GeoJSON
+let depBoxes = null;         // [{code, bbox}] for loading communes per département
+
+function baseStyle(basemapUrl) {
+  const style = { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#dfe7ee" } }] };
+  if (basemapUrl) {
+    style.sources.base = { type: "raster", tiles: [basemapUrl], tileSize: 256 };
+    style.layers.push({ id: "base", type: "raster", source: "base", paint: { "raster-opacity": 0.6 } });
+  }
+  return style;
+}
+
+function initMap(basemapUrl) {
+  map = new maplibregl.Map({
+    container: "map", style: baseStyle(basemapUrl), center: [2.4, 46.6], zoom: 4.9,
+    minZoom: 3, maxZoom: 13, attributionControl: false, preserveDrawingBuffer: true,
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+  map.addControl(new maplibregl.AttributionControl({ compact: true, customAttribution: "Contours : référence maillage (INSEE COG)" }));
+  overlay = new deck.MapboxOverlay({ interleaved: false, layers: [], getTooltip: flowTooltip });
+  map.addControl(overlay);
+  return new Promise((resolve) => map.on("load", () => {
+    map.addSource("terr", { type: "geojson", data: emptyFc(), promoteId: "code" });
+    map.addSource("focus", { type: "geojson", data: emptyFc() });
+    map.addLayer({ id: "terr-fill", type: "fill", source: "terr", paint: { "fill-color": NO_DATA, "fill-opacity": 0.85 } });
+    map.addLayer({ id: "terr-line", type: "line", source: "terr", paint: { "line-color": "#ffffff", "line-width": 0.5 } });
+    map.addLayer({ id: "terr-picked", type: "fill", source: "terr", filter: ["in", ["get", "code"], ["literal", []]],
+      paint: { "fill-color": "#f2a900", "fill-opacity": 0.55 } });
+    map.addLayer({ id: "focus-line", type: "line", source: "focus", paint: { "line-color": "#111", "line-width": 2.5 } });
+    map.on("click", "terr-fill", onMapClick);
+    map.on("mouseenter", "terr-fill", () => { map.getCanvas().style.cursor = "pointer"; });
+    map.on("mouseleave", "terr-fill", () => { map.getCanvas().style.cursor = ""; });
+    map.on("moveend", onMoveEnd);
+    resolve();
+  }));
+}
+
+function emptyFc() { return { type: "FeatureCollection", features: [] }; }
+
+async function getGeo(url) {
+  if (!geoCache.has(url)) geoCache.set(url, api(url).then((b) => b.data));
+  return geoCache.get(url);
+}
+
+function mapLevel() { return state.level === "perimeter" ? "epci" : state.level; }
+
+async function visibleDepartements() {
+  if (!depBoxes) {
+    const geo = await getGeo("/geometry/departement");
+    depBoxes = geo.features.map((f) => ({ code: f.properties.code, bbox: bboxOf(f.geometry) }));
+  }
+  const b = map.getBounds();
+  const view = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
+  const hit = depBoxes.filter((d) => d.bbox[0] <= view[2] && d.bbox[2] >= view[0] && d.bbox[1] <= view[3] && d.bbox[3] >= view[1]);
+  const c = map.getCenter();
+  hit.sort((a, b2) => dist2(a.bbox, c) - dist2(b2.bbox, c));
+  return hit.slice(0, 6).map((d) => d.code);
+}
+function dist2(bb, c) { const x = (bb[0] + bb[2]) / 2 - c.lng, y = (bb[1] + bb[3]) / 2 - c.lat; return x * x + y * y; }
+function bboxOf(geom) {
+  const bb = [Infinity, Infinity, -Infinity, -Infinity];
+  const walk = (a) => { if (typeof a[0] === "number") { bb[0] = Math.min(bb[0], a[0]); bb[1] = Math.min(bb[1], a[1]); bb[2] = Math.max(bb[2], a[0]); bb[3] = Math.max(bb[3], a[1]); } else a.forEach(walk); };
+  walk(geom.coordinates);
+  return bb;
+}
+
+async function loadTerritories() {
+  const level = mapLevel();
+  let fc;
+  if (level === "commune") {
+    if (map.getZoom() < 6.5) {
+      status("Zoomez pour afficher les communes (chargées par département).");
+      fc = emptyFc();
+    } else {
+      const deps = await visibleDepartements();
+      const parts = await Promise.all(deps.map((d) => getGeo(`/geometry/commune?dep=${d}`)));
+      fc = { type: "FeatureCollection", features: parts.flatMap((p) => p.features) };
+      status("");
+    }
+  } else {
+    fc = await getGeo(`/geometry/${level}`);
+  }
+  currentGeo = { type: "FeatureCollection", features: fc.features.map((f) => ({ type: "Feature", geometry: f.geometry, properties: { ...f.properties } })) };
+  await applyChoropleth();
+}
+
+async function applyChoropleth() {
+  const level = mapLevel();
+  if (!state.kind || !currentGeo) return;
+  let params = `level=${level}&kind=${state.kind}&indicator=${state.indicator}`;
+  if (level === "commune") {
+    const deps = [...new Set(currentGeo.features.map((f) => f.properties.dep).filter(Boolean))];
+    // national breaks come with every answer: fetch per département, merge the values
+    const answers = await Promise.all(deps.map((d) => api(`/choropleth?${params}&dep=${d}`)));
+    choro = answers.length ? { ...answers[0], data: { ...answers[0].data, values: answers.flatMap((a) => a.data.values) } } : null;
+  } else {
+    choro = await api(`/choropleth?${params}`);
+  }
+  const values = new Map((choro ? choro.data.values : []).map((v) => [v.code, v.value]));
+  for (const f of currentGeo.features) {
+    const v = values.get(f.properties.code);
+    f.properties.v = v === undefined ? null : v;
+  }
+  map.getSource("terr").setData(currentGeo);
+  const breaks = choro ? choro.data.breaks : [];
+  const step = ["step", ["to-number", ["get", "v"]], PALETTE[0]];
+  breaks.forEach((b, i) => step.push(b, PALETTE[Math.min(i + 1, PALETTE.length - 1)]));
+  map.setPaintProperty("terr-fill", "fill-color", ["case", ["==", ["typeof", ["get", "v"]], "number"], step, NO_DATA]);
+  renderLegend();
+  highlight();
+}
+
+function renderLegend() {
+  const box = $("#legend");
+  if (!choro) { box.replaceChildren(); return; }
+  const d = choro.data;
+  const b = d.breaks;
+  const rows = [];
+  for (let i = 0; i <= b.length; i++) {
+    const lo = i === 0 ? null : b[i - 1], hi = i === b.length ? null : b[i];
+    const text = lo === null ? `< ${fmtValue(hi, d.unit)}` : hi === null ? `≥ ${fmtValue(lo, d.unit)}` : `${fmtValue(lo, d.unit)} – ${fmtValue(hi, d.unit)}`;
+    rows.push(el("div", { class: "row" }, el("span", { class: "sw", style: `background:${PALETTE[Math.min(i, PALETTE.length - 1)]}` }), text));
+  }
+  rows.push(el("div", { class: "row" }, el("span", { class: "sw", style: `background:${NO_DATA}` }), "sans donnée"));
+  box.replaceChildren(
+    el("h3", { id: "legend-title" }, d.label, " ", badge(choro.meta.status)),
+    ...rows,
+    el("div", { class: "meta" }, `${LEVEL_FR[d.level]} · ${choro.meta.source} · ${choro.meta.vintage}`),
+  );
+}
+
+function highlight() {
+  if (!map.getLayer("terr-picked")) return;
+  const codes = [];
+  const lvl = mapLevel();
+  for (const ref of [state.sel, state.pair]) if (ref && levelOfRef(ref) === lvl) codes.push(ref.split(":")[1]);
+  if (building) for (const ref of state.per) if (levelOfRef(ref) === lvl) codes.push(ref.split(":")[1]);
+  map.setFilter("terr-picked", ["in", ["get", "code"], ["literal", codes]]);
+}
+
+async function showFocus() {
+  const refs = [state.sel, state.pair].filter(Boolean);
+  const feats = [];
+  for (const ref of refs) {
+    try {
+      const g = await getGeo(`/geometry/territory/${encodeURIComponent(ref)}`);
+      feats.push(...g.features);
+    } catch (e) { /* focus outline is decoration only */ }
+  }
+  map.getSource("focus").setData({ type: "FeatureCollection", features: feats });
+}
+
+function onMapClick(ev) {
+  const f = ev.features && ev.features[0];
+  if (!f) return;
+  const ref = refOf(mapLevel(), f.properties.code);
+  if (building) { togglePerimeterMember(ref, f.properties.name); return; }
+  if (pairing && state.sel) { setPair(ref); return; }
+  select(ref, { fly: false });
+}
+
+let lastZoomBand = null;
+function onMoveEnd() {
+  const band = flowLevelFor(map.getZoom());
+  if (mapLevel() === "commune") loadTerritories().catch(showError);
+  if (band !== lastZoomBand) { lastZoomBand = band; if (!state.sel) drawFlows().catch(showError); }
+}
+
+/* ---------------------------------------------------------------- flows (deck.gl) */
+
+let flowData = null;
+
+function flowLevelFor(zoom) {
+  if (zoom < 5.5) return "region";
+  if (zoom < 7) return "departement";
+  return "epci";
+}
+
+function partnerLevel() {
+  // partners of the selection are drawn at the map level; communes are aggregated to EPCI
+  // when the map is zoomed out (too many lines otherwise)
+  const lvl = mapLevel();
+  if (lvl === "commune" && map.getZoom() < 8) return "epci";
+  return lvl;
+}
+
+async function drawFlows() {
+  if (!state.flows || !state.kind) { overlay.setProps({ layers: [] }); $("#flow-legend").replaceChildren(); return; }
+  const p = new URLSearchParams({ kind: state.kind, direction: state.direction, threshold: String(state.threshold) });
+  let title;
+  if (state.sel && state.pair) {
+    p.set("ref", state.sel); p.set("level", levelOfRef(state.pair) === "perimeter" ? "epci" : levelOfRef(state.pair)); p.set("top", "1000");
+  } else if (state.sel) {
+    p.set("ref", state.sel); p.set("level", partnerLevel()); p.set("top", "60");
+  } else {
+    p.set("level", flowLevelFor(map.getZoom())); p.set("top", "300");
+  }
+  const body = await api(`/flows?${p}`);
+  let lines = body.data.lines.filter((l) => l.origin_lon !== null && l.destination_lon !== null);
+  if (state.sel && state.pair) {
+    const [pl, pc] = [levelOfRef(state.pair), state.pair.split(":")[1]];
+    lines = lines.filter((l) => (l.origin_level === pl && l.origin === pc) || (l.destination_level === pl && l.destination === pc));
+  }
+  flowData = body;
+  const max = Math.max(1, ...lines.map((l) => l.value));
+  const layer = new deck.ArcLayer({
+    id: "flows", data: lines, pickable: true, greatCircle: false,
+    getSourcePosition: (d) => [d.origin_lon, d.origin_lat],
+    getTargetPosition: (d) => [d.destination_lon, d.destination_lat],
+    getSourceColor: [230, 97, 0, 220], getTargetColor: [31, 95, 191, 220],
+    getWidth: (d) => 1 + 13 * Math.sqrt(d.value / max), widthUnits: "pixels", getHeight: 0.5,
+  });
+  overlay.setProps({ layers: [layer] });
+  title = state.sel ? `Flux de ${body.data.territory ? body.data.territory.name : state.sel}` : `Principaux flux (${LEVEL_FR[body.data.level]})`;
+  $("#flow-legend").replaceChildren(
+    el("h3", {}, title, " ", badge(body.meta.status)),
+    el("div", { class: "row" }, el("span", { class: "arc" }), "origine → destination"),
+    el("div", { class: "row" }, `${lines.length} flux, le plus fort : ${NF0.format(lines.length ? max : 0)}`),
+    el("div", { class: "meta" }, `${body.meta.kind_label} · agrégés au niveau ${LEVEL_FR[body.data.level]}`),
+  );
+}
+
+function flowTooltip(info) {
+  if (!info.object) return null;
+  const d = info.object;
+  return { text: `${d.origin_name} → ${d.destination_name}\n${NF0.format(d.value)}${d.status === "modelled" ? " (modélisé)" : ""}` };
+}
+
+/* ---------------------------------------------------------------- search (combobox) */
+
+let searchTimer = null;
+let searchItems = [];
+let activeIndex = -1;
+
+function setupSearch() {
+  const input = $("#search-input");
+  const list = $("#search-results");
+  input.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => runSearch(input.value), 150);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (list.hidden && ev.key === "ArrowDown") { runSearch(input.value); return; }
+    if (ev.key === "ArrowDown") { moveActive(1); ev.preventDefault(); }
+    else if (ev.key === "ArrowUp") { moveActive(-1); ev.preventDefault(); }
+    else if (ev.key === "Enter") {
+      ev.preventDefault();
+      const item = searchItems[activeIndex >= 0 ? activeIndex : 0];
+      if (item) pickSearch(item);
+    } else if (ev.key === "Escape") closeSearch();
+  });
+  input.addEventListener("blur", () => setTimeout(closeSearch, 200));
+}
+
+async function runSearch(text) {
+  const q = text.trim();
+  if (!q) { closeSearch(); return; }
+  let body;
+  try { body = await api(`/territories/search?q=${encodeURIComponent(q)}&limit=10`); } catch (e) { return; }
+  if ($("#search-input").value.trim() !== q) return;  // a newer query is on its way
+  searchItems = body.data;
+  activeIndex = searchItems.length ? 0 : -1;
+  const list = $("#search-results");
+  list.replaceChildren(...searchItems.map((t, i) => el("li", {
+    id: `opt-${i}`, role: "option", "aria-selected": i === activeIndex ? "true" : "false",
+    "data-ref": t.ref, onmousedown: (ev) => { ev.preventDefault(); pickSearch(t); },
+  }, el("span", {}, t.name), el("span", { class: "lvl" }, `${LEVEL_FR[t.level] || t.level} · ${t.code}`))));
+  if (!searchItems.length) list.replaceChildren(el("li", { role: "option", "aria-disabled": "true" }, "Aucun territoire trouvé"));
+  list.hidden = false;
+  $("#search-input").setAttribute("aria-expanded", "true");
+  $("#search-input").setAttribute("aria-activedescendant", activeIndex >= 0 ? `opt-${activeIndex}` : "");
+}
+
+function moveActive(delta) {
+  if (!searchItems.length) return;
+  activeIndex = (activeIndex + delta + searchItems.length) % searchItems.length;
+  document.querySelectorAll("#search-results li").forEach((li, i) => li.setAttribute("aria-selected", i === activeIndex ? "true" : "false"));
+  $("#search-input").setAttribute("aria-activedescendant", `opt-${activeIndex}`);
+  const li = document.getElementById(`opt-${activeIndex}`);
+  if (li) li.scrollIntoView({ block: "nearest" });
+}
+
+function closeSearch() {
+  $("#search-results").hidden = true;
+  $("#search-input").setAttribute("aria-expanded", "false");
+  $("#search-input").removeAttribute("aria-activedescendant");
+}
+
+function pickSearch(t) {
+  closeSearch();
+  $("#search-input").value = t.name;
+  if (building) { togglePerimeterMember(t.ref, t.name); return; }
+  if (pairing && state.sel) { setPair(t.ref); return; }
+  select(t.ref, { fly: true, switchLevel: true });
+}
+
+/* ---------------------------------------------------------------- selection and panel */
+
+async function select(ref, { fly = true, switchLevel = false } = {}) {
+  state.sel = ref;
+  state.pair = null;
+  pairing = false;
+  const lvl = levelOfRef(ref);
+  if (switchLevel && lvl && lvl !== state.level && lvl !== "ept") {
+    state.level = lvl;
+    $("#level").value = lvl;
+    await loadTerritories();
+  }
+  writeUrl();
+  highlight();
+  await renderPanel(fly);
+}
+
+async function setPair(ref) {
+  if (ref === state.sel) return;
+  state.pair = ref;
+  pairing = false;
+  writeUrl();
+  highlight();
+  await renderPanel(false);
+}
+
+async function renderPanel(fly) {
+  const body = $("#panel-body");
+  const token = {};
+  renderPanel.token = token;
+  if (!state.sel) { drawFlows().catch(showError); showFocus(); return; }
+  body.replaceChildren(el("p", { class: "meta" }, "Chargement…"));
+  try {
+    if (state.pair) await renderPair(body, token, fly);
+    else await renderTerritory(body, token, fly);
+  } catch (e) {
+    if (renderPanel.token === token) body.replaceChildren(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  drawFlows().catch(showError);
+  showFocus();
+}
+
+function flyTo(t) {
+  if (t.lon === null || t.lon === undefined) return;
+  map.easeTo({ center: [t.lon, t.lat], zoom: Math.max(map.getZoom(), Math.min(ZOOM_OF_LEVEL[t.level] || 8, 8.5)) - 1.5, duration: 500 });
+}
+
+async function renderTerritory(body, token, fly) {
+  const kinds = catalogue.kinds.map((k) => k.kind);
+  const prof = await api(`/territories/${encodeURIComponent(state.sel)}/profile`);
+  const partnerAnswers = await Promise.all(kinds.map((k) => api(`/territories/${encodeURIComponent(state.sel)}/partners?kind=${k}&direction=${state.direction}&top=15&threshold=${state.threshold}`).catch((e) => ({ error: e }))));
+  if (renderPanel.token !== token) return;
+  const t = prof.data.territory;
+  if (fly) flyTo(t);
+  const nodes = [
+    el("h2", { id: "panel-title" }, t.name),
+    el("p", { class: "ident" }, `${LEVEL_FR[t.level] || t.level} · ${t.code}`,
+      t.population ? ` · ${NF0.format(t.population)} habitants` : "",
+      t.n_communes ? ` · ${NF0.format(t.n_communes)} commune${t.n_communes > 1 ? "s" : ""}` : ""),
+    el("div", { class: "tools" },
+      el("button", { type: "button", id: "btn-pair", "aria-pressed": pairing ? "true" : "false", onclick: startPairing }, "Comparer avec…"),
+      el("button", { type: "button", onclick: () => { togglePerimeterMember(state.sel, t.name); openBuilder(true); } }, "Ajouter au périmètre"),
+      el("button", { type: "button", onclick: () => { state.sel = null; state.pair = null; writeUrl(); highlight(); renderWelcome(); } }, "Fermer")),
+    metaLine(prof.meta),
+  ];
+  const kp = prof.data.kinds[state.kind];
+  if (kp) nodes.push(el("h3", {}, `Indicateurs — ${kp.meta.kind_label} `, badge(kp.meta.status)), indicatorList(kp), el("p", { class: "meta" }, `Strate : ${kp.stratum} (${kp.stratum_size} territoires) ; rang 1 = valeur la plus haute.`));
+  nodes.push(el("h3", {}, "Principaux partenaires"));
+  kinds.forEach((k, i) => {
+    const ans = partnerAnswers[i];
+    const label = (catalogue.kinds.find((c) => c.kind === k) || {}).label || k;
+    const det = el("details", { open: k === state.kind ? true : null, "data-kind": k },
+      el("summary", {}, label, " ", ans.meta ? badge(ans.meta.status) : null));
+    if (ans.error) det.append(el("p", { class: "meta" }, ans.error.message));
+    else {
+      det.append(partnerTable(ans.data.partners, k),
+        el("div", { class: "tools" }, csvLink("partners", { ref: state.sel, kind: k, direction: state.direction, threshold: state.threshold, top: 1000 })),
+        metaLine(ans.meta));
+    }
+    nodes.push(det);
+  });
+  body.replaceChildren(...nodes);
+}
+
+function indicatorList(kp) {
+  return el("div", { class: "indicators" }, kp.indicators.map((ind) => el("div", { class: "ind", "data-name": ind.name, "data-value": ind.value === null ? "" : String(ind.value) },
+    el("span", { class: "label" }, ind.label),
+    el("span", { class: "value" }, fmtValue(ind.value, ind.unit), ind.status === "modelled" ? " " : "", badge(ind.status)),
+    stratumChart(ind),
+    el("span", { class: "rank" }, ind.stratum.n ? `médiane de la strate ${fmtValue(ind.stratum.median, ind.unit)} · rang ${ind.stratum.rank ?? "–"} / ${ind.stratum.n}` : "strate vide"))));
+}
+
+/* A box plot drawn in SVG: quartiles of the stratum, its median and mean, and the territory. */
+function stratumChart(ind) {
+  const s = ind.stratum;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 300 26");
+  svg.setAttribute("role", "img");
+  const vals = [s.q1, s.q3, s.median, s.mean, ind.value].filter((v) => v !== null && v !== undefined && isFinite(v));
+  svg.setAttribute("aria-label", `${ind.label} : ${fmtValue(ind.value, ind.unit)} ; quartiles de la strate ${fmtValue(s.q1, ind.unit)} à ${fmtValue(s.q3, ind.unit)}`);
+  if (vals.length < 2) return svg;
+  let lo = Math.min(...vals), hi = Math.max(...vals);
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const pad = (hi - lo) * 0.08;
+  const x = (v) => 6 + 288 * (v - lo + pad) / (hi - lo + 2 * pad);
+  const add = (tag, attrs) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); svg.append(n); return n; };
+  add("line", { x1: 4, x2: 296, y1: 13, y2: 13, stroke: "#c9d1dc" });
+  if (s.q1 !== null && s.q3 !== null) add("rect", { x: x(s.q1), y: 7, width: Math.max(1, x(s.q3) - x(s.q1)), height: 12, fill: "#c6dbef", stroke: "#6b8fb8" });
+  if (s.median !== null) add("line", { x1: x(s.median), x2: x(s.median), y1: 5, y2: 21, stroke: "#08306b", "stroke-width": 2 });
+  if (s.mean !== null) add("circle", { cx: x(s.mean), cy: 13, r: 2.5, fill: "#fff", stroke: "#08306b" });
+  if (ind.value !== null) add("path", { d: `M${x(ind.value)},2 l5,9 l-10,0 z`, fill: ind.status === "modelled" ? "#b35c00" : "#d7301f" });
+  return svg;
+}
+
+function partnerTable(rows, kind) {
+  const cols = [
+    { key: "partner_name", label: "Partenaire", text: (r) => r.partner_name },
+    { key: "out_value", label: "Sortants", text: (r) => NF0.format(r.out_value) },
+    { key: "in_value", label: "Entrants", text: (r) => NF0.format(r.in_value) },
+    { key: "total", label: "Total", text: (r) => NF0.format(r.total) },
+    { key: "balance", label: "Solde", text: (r) => NF0.format(r.balance) },
+    { key: "out_share_p", label: "Part", text: (r) => (r.out_share_p === null ? "–" : PCT.format(r.out_share_p)) },
+  ];
+  const sort = { key: "total", dir: -1 };
+  if (state.direction === "out") sort.key = "out_value";
+  if (state.direction === "in") sort.key = "in_value";
+  const table = el("table", { class: "partners", "data-kind": kind });
+  table.append(el("caption", { class: "visually-hidden" }, "Principaux partenaires ; cliquez un en-tête pour trier"));
+  const thead = el("thead");
+  const tbody = el("tbody");
+  const draw = () => {
+    thead.replaceChildren(el("tr", {}, cols.map((c) => el("th", { scope: "col", "aria-sort": sort.key === c.key ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
+      el("button", { type: "button", onclick: () => { sort.dir = sort.key === c.key ? -sort.dir : (c.key === "partner_name" ? 1 : -1); sort.key = c.key; draw(); } }, c.label)))));
+    const sorted = [...rows].sort((a, b) => {
+      const va = a[sort.key], vb = b[sort.key];
+      if (typeof va === "string") return sort.dir * va.localeCompare(vb, "fr");
+      return sort.dir * ((va ?? -Infinity) - (vb ?? -Infinity));
+    });
+    tbody.replaceChildren(...sorted.map((r) => el("tr", { "data-code": r.partner_code },
+      cols.map((c) => el("td", { "data-value": r[c.key] === null ? "" : String(r[c.key]) },
+        c.key === "partner_name" && r.partner_level
+          ? el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); select(refOf(r.partner_level, r.partner_code)); } }, c.text(r))
+          : c.text(r), c.key === "total" && r.status === "modelled" ? null : null)))));
+  };
+  draw();
+  table.append(thead, tbody);
+  if (!rows.length) return el("p", { class: "meta" }, "Aucun partenaire au-dessus du seuil.");
+  return table;
+}
+
+function startPairing() {
+  pairing = !pairing;
+  const b = $("#btn-pair");
+  if (b) b.setAttribute("aria-pressed", pairing ? "true" : "false");
+  status(pairing ? "Choisissez le second territoire sur la carte ou dans la recherche." : "");
+  if (pairing) $("#search-input").focus();
+}
+
+async function renderPair(body, token, fly) {
+  const kinds = catalogue.kinds.map((k) => k.kind);
+  const [pair, pa, pb] = await Promise.all([
+    api(`/pair?a=${encodeURIComponent(state.sel)}&b=${encodeURIComponent(state.pair)}&detail=10`),
+    api(`/territories/${encodeURIComponent(state.sel)}/profile?kinds=${state.kind}`),
+    api(`/territories/${encodeURIComponent(state.pair)}/profile?kinds=${state.kind}`),
+  ]);
+  if (renderPanel.token !== token) return;
+  status("");
+  const a = pair.data.a, b = pair.data.b;
+  if (fly && a.lon !== null && b.lon !== null) map.fitBounds([[Math.min(a.lon, b.lon), Math.min(a.lat, b.lat)], [Math.max(a.lon, b.lon), Math.max(a.lat, b.lat)]], { padding: 80, maxZoom: 9, duration: 500 });
+  const rows = kinds.filter((k) => pair.data.kinds[k]).map((k) => {
+    const d = pair.data.kinds[k];
+    return el("tr", { "data-kind": k },
+      el("td", {}, d.meta.kind_label, " ", badge(d.status)),
+      el("td", { "data-value": String(d.a_to_b) }, NF0.format(d.a_to_b)),
+      el("td", { "data-value": String(d.b_to_a) }, NF0.format(d.b_to_a)),
+      el("td", { "data-value": String(d.balance_for_a) }, NF0.format(d.balance_for_a)));
+  });
+  const ia = pa.data.kinds[state.kind], ib = pb.data.kinds[state.kind];
+  const side = ia && ib ? el("table", { class: "pair-profiles" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Indicateur"), el("th", { scope: "col" }, a.name), el("th", { scope: "col" }, b.name))),
+    el("tbody", {}, ia.indicators.map((ind, i) => el("tr", { "data-name": ind.name },
+      el("td", {}, ind.label), el("td", {}, fmtValue(ind.value, ind.unit)), el("td", {}, fmtValue(ib.indicators[i].value, ind.unit)))))) : null;
+  const k = pair.data.kinds[state.kind];
+  body.replaceChildren(
+    el("h2", { id: "panel-title" }, `${a.name} ↔ ${b.name}`),
+    el("p", { class: "ident" }, `${LEVEL_FR[a.level]} ${a.code} · ${LEVEL_FR[b.level]} ${b.code}`),
+    el("div", { class: "tools" },
+      el("button", { type: "button", onclick: () => { state.pair = null; writeUrl(); highlight(); renderPanel(false); } }, "Quitter la vue couple"),
+      csvLink("pair", { a: state.sel, b: state.pair })),
+    metaLine(pair.meta),
+    el("h3", {}, "Flux dans les deux sens"),
+    el("table", { class: "pair-flows" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Flux"), el("th", { scope: "col" }, `${a.name} → ${b.name}`), el("th", { scope: "col" }, `${b.name} → ${a.name}`), el("th", { scope: "col" }, `Solde pour ${a.name}`))),
+      el("tbody", {}, rows)),
+    k ? el("p", { class: "meta" }, `${k.meta.kind_label} : ${k.share_of_a_origin_to_b === null ? "–" : PCT.format(k.share_of_a_origin_to_b)} des partants de ${a.name} vont vers ${b.name} ; ${k.share_of_b_origin_to_a === null ? "–" : PCT.format(k.share_of_b_origin_to_a)} des partants de ${b.name} vont vers ${a.name}.`) : null,
+    el("h3", {}, "Profils côte à côte"),
+    side,
+  );
+}
+
+function renderWelcome() {
+  $("#panel-body").replaceChildren(el("h2", {}, "Bienvenue"), el("p", {}, "Cherchez un territoire ou cliquez sur la carte pour voir ses flux, ses indicateurs comparés à sa strate et ses principaux partenaires."));
+  drawFlows().catch(showError);
+  showFocus();
+}
+
+/* ---------------------------------------------------------------- perimeter builder */
+
+const perNames = new Map();
+
+function openBuilder(open) {
+  building = open;
+  $("#btn-perimeter").setAttribute("aria-pressed", open ? "true" : "false");
+  highlight();
+  if (open) renderBuilder();
+  else if (state.sel) renderPanel(false); else renderWelcome();
+}
+
+function togglePerimeterMember(ref, name) {
+  if (state.per.includes(ref)) state.per = state.per.filter((r) => r !== ref);
+  else state.per.push(ref);
+  perNames.set(ref, name || ref);
+  highlight();
+  if (building) renderBuilder();
+}
+
+function renderBuilder() {
+  const body = $("#panel-body");
+  const name = el("input", { id: "per-name", type: "text", value: state.perName || "Mon périmètre", maxlength: "200" });
+  name.addEventListener("input", () => { state.perName = name.value; });
+  body.replaceChildren(
+    el("h2", {}, "Construire un périmètre"),
+    el("p", {}, "Cliquez des EPCI (ou des communes) sur la carte, ou choisissez-les dans la recherche, puis calculez les indicateurs du périmètre."),
+    el("label", { for: "per-name" }, "Nom du périmètre "), name,
+    el("h3", {}, `Membres (${state.per.length})`),
+    el("ul", { class: "chips", id: "per-members" }, state.per.map((ref) => el("li", { "data-ref": ref }, perNames.get(ref) || ref,
+      el("button", { type: "button", "aria-label": `Retirer ${perNames.get(ref) || ref}`, onclick: () => togglePerimeterMember(ref) }, "×")))),
+    el("div", { class: "tools" },
+      el("button", { type: "button", class: "primary", id: "per-save", disabled: state.per.length ? null : true, onclick: savePerimeter }, "Calculer et enregistrer"),
+      el("button", { type: "button", onclick: () => { state.per = []; renderBuilder(); highlight(); } }, "Vider"),
+      el("button", { type: "button", onclick: () => openBuilder(false) }, "Fermer")),
+    el("div", { id: "per-result", "aria-live": "polite" }),
+  );
+}
+
+async function savePerimeter() {
+  const out = $("#per-result");
+  try {
+    const body = await api("/perimeters", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: state.perName || "Mon périmètre", members: state.per }) });
+    const ref = body.data.ref;
+    building = false;
+    $("#btn-perimeter").setAttribute("aria-pressed", "false");
+    state.per = [];
+    await select(ref, { fly: true });
+  } catch (e) {
+    out.replaceChildren(el("p", { class: "error", role: "alert" }, e.message));
+  }
+}
+
+/* ---------------------------------------------------------------- cooperations */
+
+async function drawCooperations() {
+  // cooperations are drawn as the outline of their parties' territories, in the panel list
+  if (!state.coops) return;
+  try {
+    const body = await api(state.sel ? `/cooperations?territory=${encodeURIComponent(state.sel)}` : "/cooperations?limit=50");
+    const list = body.data.cooperations || body.data;
+    status(`${list.length} coopération(s) ${state.sel ? "pour ce territoire" : "au registre"}.`);
+  } catch (e) {
+    status("Registre des coopérations indisponible : " + e.message);
+  }
+}
+
+/* ---------------------------------------------------------------- wiring */
+
+function showError(e) { console.error(e); status("Erreur : " + (e && e.message ? e.message : e)); }
+
+function setupControls() {
+  $("#level").value = state.level;
+  $(`input[name=direction][value=${state.direction}]`).checked = true;
+  $("#show-flows").checked = state.flows;
+  $("#show-coops").checked = state.coops;
+  setThresholdSlider(state.threshold);
+  $("#level").addEventListener("change", async (ev) => {
+    state.level = ev.target.value; writeUrl();
+    await loadTerritories().catch(showError);
+    if (state.level === "perimeter" && !state.sel) openBuilder(true);
+    drawFlows().catch(showError);
+  });
+  $("#kind").addEventListener("change", async (ev) => {
+    state.kind = ev.target.value; fillIndicators(); writeUrl();
+    await applyChoropleth().catch(showError);
+    renderPanel(false);
+  });
+  $("#indicator").addEventListener("change", async (ev) => {
+    state.indicator = ev.target.value; writeUrl();
+    await applyChoropleth().catch(showError);
+  });
+  document.querySelectorAll("input[name=direction]").forEach((r) => r.addEventListener("change", (ev) => {
+    state.direction = ev.target.value; writeUrl(); renderPanel(false);
+  }));
+  $("#threshold").addEventListener("input", () => { $("#threshold-value").textContent = NF0.format(sliderToValue(+$("#threshold").value)); });
+  $("#threshold").addEventListener("change", () => {
+    state.threshold = sliderToValue(+$("#threshold").value); writeUrl(); renderPanel(false);
+  });
+  $("#show-flows").addEventListener("change", (ev) => { state.flows = ev.target.checked; writeUrl(); drawFlows().catch(showError); });
+  $("#show-coops").addEventListener("change", (ev) => { state.coops = ev.target.checked; writeUrl(); drawCooperations(); });
+  $("#btn-perimeter").addEventListener("click", () => openBuilder(!building));
+  $("#btn-share").addEventListener("click", async () => {
+    writeUrl();
+    try { await navigator.clipboard.writeText(location.href); status("Lien copié."); } catch (e) { status(location.href); }
+  });
+}
+
+/* The threshold slider is logarithmic: 0 … 100 maps to 0 … 100 000. */
+function sliderToValue(s) { return s <= 0 ? 0 : Math.round(Math.pow(10, s / 20)); }
+function setThresholdSlider(v) {
+  $("#threshold").value = v <= 0 ? 0 : Math.round(20 * Math.log10(v));
+  $("#threshold-value").textContent = NF0.format(v);
+}
+
+async function main() {
+  readUrl();
+  setupSearch();
+  let st;
+  try { st = await loadCatalogue(); } catch (e) {
+    $("#panel-body").replaceChildren(el("h2", {}, "Observatoire indisponible"), el("p", { class: "error", role: "alert" }, e.message));
+    return;
+  }
+  setupControls();
+  await initMap(st.basemap_url);
+  lastZoomBand = flowLevelFor(map.getZoom());
+  if (state.sel && levelOfRef(state.sel) && state.level === "commune") {
+    try { const t = await api(`/territories/${encodeURIComponent(state.sel)}`); map.jumpTo({ center: [t.data.lon, t.data.lat], zoom: 8 }); } catch (e) { /* shown by the panel */ }
+  }
+  await loadTerritories().catch(showError);
+  await renderPanel(true);
+  if (state.coops) drawCooperations();
+  document.body.dataset.ready = "1";
+}
+
+window.maillage = { state, get map() { return map; }, get choro() { return choro; }, get flows() { return flowData; } };
+main();
