@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,11 +134,15 @@ def load_default_model(store: Store) -> int:
 
     com = reference.communes()
     com = com[com["type"] == "COM"].reset_index(drop=True) if "type" in com else com
-    i, j, v = estimate_commute(
-        com["lon"].to_numpy(float), com["lat"].to_numpy(float),
-        com["population"].fillna(0).to_numpy(float),
-        com["area_km2"].fillna(1.0).to_numpy(float),
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        i, j, v = estimate_commute(
+            com["lon"].to_numpy(float), com["lat"].to_numpy(float),
+            com["population"].fillna(0).to_numpy(float),
+            com["area_km2"].fillna(1.0).to_numpy(float),
+        )
+    for w in caught:  # e.g. the few communes "mortes pour la France" with no inhabitant
+        log.info("default model: %s", w.message)
     codes = com["code"].to_numpy()
     table = pa.table({
         "origin": pa.array(codes[i], pa.string()),

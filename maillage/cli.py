@@ -38,7 +38,7 @@ perimeter_app = typer.Typer(help="Perimeters: shipped ones and your own (YAML or
                             no_args_is_help=True)
 app.add_typer(perimeter_app, name="perimeter")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
@@ -121,7 +121,7 @@ def _fmt_num(v: Any) -> str:
 def emit_frame(df: pd.DataFrame, fmt: Fmt, *, title: str | None = None) -> None:
     """Print a frame as a rich table, JSON records or CSV."""
     if fmt is Fmt.json:
-        out.print_json(json.dumps(_clean(df), ensure_ascii=False))
+        out.print_json(json.dumps(_clean(df), ensure_ascii=False, default=str))
     elif fmt is Fmt.csv:
         buf = io.StringIO()
         df.to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from maillage.cooperations.auth import require_role
@@ -122,6 +122,15 @@ def record_of(row: CooperationRow) -> Cooperation:
 
 
 def _fill_row(row: CooperationRow, rec: Cooperation) -> None:
+    session = object_session(row)
+    if session is not None and row.id is not None:
+        # delete the old children first: a flush would insert the new ones before deleting
+        # orphans and trip the unique (cooperation_id, theme) constraint
+        row.parties.clear()
+        row.themes.clear()
+        row.actions.clear()
+        row.sources.clear()
+        session.flush()
     row.slug = rec.slug
     row.name = rec.name
     row.instrument = rec.instrument
@@ -233,7 +242,7 @@ def create(
     record: Cooperation | dict,
     *,
     user: UserRow | None,
-    exists: Exists | None | Any = _DEFAULT,
+    exists: Exists | Any | None = _DEFAULT,
     _action: str = "create",
     _user_name: str | None = None,
 ) -> Cooperation:
@@ -268,7 +277,7 @@ def update(
     *,
     user: UserRow | None,
     expected_version: int | None = None,
-    exists: Exists | None | Any = _DEFAULT,
+    exists: Exists | Any | None = _DEFAULT,
     _action: str = "update",
 ) -> Cooperation:
     """Change cooperation ``slug``; ``changes`` is a full record or a dict of fields to set.
@@ -313,7 +322,7 @@ def end(
     end_date: str,
     user: UserRow | None,
     expected_version: int | None = None,
-    exists: Exists | None | Any = _DEFAULT,
+    exists: Exists | Any | None = _DEFAULT,
 ) -> Cooperation:
     """Mark cooperation ``slug`` as ended on ``end_date`` (partial ISO date)."""
     return update(
@@ -334,7 +343,9 @@ def delete(
     require_role(user, "editor")
     row = _require_row(session, slug)
     if expected_version is not None and row.version != expected_version:
-        raise ConflictError(f"cooperation {slug!r} is at version {row.version}, not {expected_version}")
+        raise ConflictError(
+            f"cooperation {slug!r} is at version {row.version}, not {expected_version}"
+        )
     before = record_of(row)
     session.delete(row)
     _flush(session, slug)
@@ -373,7 +384,7 @@ def undo(
     change_id: int,
     *,
     user: UserRow | None,
-    exists: Exists | None | Any = None,
+    exists: Exists | Any | None = None,
 ) -> Change:
     """Undo change ``change_id``: put the record back as it was before that change.
 

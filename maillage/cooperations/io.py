@@ -92,7 +92,9 @@ def to_csv(records: Iterable[Cooperation]) -> str:
     return buffer.getvalue()
 
 
-def export_records(records: Iterable[Cooperation], path: str | Path, fmt: str | None = None) -> None:
+def export_records(
+    records: Iterable[Cooperation], path: str | Path, fmt: str | None = None
+) -> None:
     """Write ``records`` to ``path`` as JSON or CSV (format from ``fmt`` or the extension)."""
     fmt = fmt or _format_of(Path(path))
     text = to_csv(records) if fmt == "csv" else to_json(records)
@@ -154,7 +156,9 @@ def _json_rows(text: str, path: str) -> list[tuple[int, dict]]:
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "[":
         line, col = _line_col(text, pos)
-        raise ImportFormatError(f"expected a JSON list of records (column {col})", path=path, line=line)
+        raise ImportFormatError(
+            f"expected a JSON list of records (column {col})", path=path, line=line
+        )
     pos = _skip_ws(text, pos + 1)
     rows: list[tuple[int, dict]] = []
     if pos < len(text) and text[pos] == "]":
@@ -171,7 +175,9 @@ def _json_rows(text: str, path: str) -> list[tuple[int, dict]]:
                 line=exc.lineno,
             ) from exc
         if not isinstance(value, dict):
-            raise ImportFormatError(f"a record must be a JSON object (character {col})", path=path, line=line)
+            raise ImportFormatError(
+                f"a record must be a JSON object (character {col})", path=path, line=line
+            )
         rows.append((line, value))
         pos = _skip_ws(text, pos)
         if pos < len(text) and text[pos] == ",":
@@ -181,14 +187,18 @@ def _json_rows(text: str, path: str) -> list[tuple[int, dict]]:
             _expect_end(text, pos + 1, path)
             return rows
         line, col = _line_col(text, pos)
-        raise ImportFormatError(f"malformed JSON: expected ',' or ']' (character {col})", path=path, line=line)
+        raise ImportFormatError(
+            f"malformed JSON: expected ',' or ']' (character {col})", path=path, line=line
+        )
 
 
 def _expect_end(text: str, pos: int, path: str) -> None:
     pos = _skip_ws(text, pos)
     if pos < len(text):
         line, col = _line_col(text, pos)
-        raise ImportFormatError(f"unexpected text after the list (character {col})", path=path, line=line)
+        raise ImportFormatError(
+            f"unexpected text after the list (character {col})", path=path, line=line
+        )
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -238,7 +248,9 @@ def _csv_rows(text: str, path: str) -> list[tuple[int, dict]]:
         )
     for needed in ("slug", "name", "instrument"):
         if needed not in header:
-            raise ImportFormatError(f"column {needed!r} is missing", path=path, line=1, column=needed)
+            raise ImportFormatError(
+                f"column {needed!r} is missing", path=path, line=1, column=needed
+            )
     rows = []
     start = reader.line_num + 1
     while True:
@@ -282,7 +294,9 @@ def _csv_record(cells: dict[str, str], path: str, line: int) -> dict[str, Any]:
                     column=col,
                 ) from exc
             if not isinstance(record[col], list):
-                raise ImportFormatError("the cell must hold a JSON list", path=path, line=line, column=col)
+                raise ImportFormatError(
+                    "the cell must hold a JSON list", path=path, line=line, column=col
+                )
         else:
             record[col] = value
     return record
@@ -344,7 +358,9 @@ def check_records(
         for p in validate_record(rec, exists):
             problems.append((line, _column_of(p), p))
         if rec.slug in seen:
-            problems.append((line, "slug", f"slug {rec.slug!r} already used on line {seen[rec.slug]}"))
+            problems.append(
+                (line, "slug", f"slug {rec.slug!r} already used on line {seen[rec.slug]}")
+            )
         elif existing is not None and rec.slug in existing:
             problems.append((line, "slug", f"cooperation {rec.slug!r} is already in the register"))
         seen.setdefault(rec.slug, line)

@@ -235,6 +235,13 @@ def date_bounds(text: str) -> tuple[date, date]:
     m = DATE_RE.match(text)
     if not m:
         raise ValueError(f"{text!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    try:
+        return _bounds(m)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (no such month or day)") from None
+
+
+def _bounds(m: re.Match) -> tuple[date, date]:
     year = int(m.group(1))
     if m.group(3):
         day = date(year, int(m.group(2)), int(m.group(3)))
@@ -289,7 +296,9 @@ def validate_record(record: Cooperation, exists: Any = None) -> list[str]:
             f"instrument {record.instrument!r} is unknown; choose one of: {', '.join(INSTRUMENTS)}"
         )
     if record.status not in STATUSES:
-        problems.append(f"status {record.status!r} is unknown; choose one of: {', '.join(STATUSES)}")
+        problems.append(
+            f"status {record.status!r} is unknown; choose one of: {', '.join(STATUSES)}"
+        )
     for theme in record.themes:
         if theme not in THEMES:
             problems.append(f"theme {theme!r} is unknown; choose among: {', '.join(THEMES)}")
@@ -323,7 +332,9 @@ def _party_problems(party: Party, i: int, exists: Any) -> list[str]:
     problems: list[str] = []
     where = f"party {i} ({party.ref or party.name})"
     if party.role not in ROLES:
-        problems.append(f"{where}: role {party.role!r} is unknown; choose one of: {', '.join(ROLES)}")
+        problems.append(
+            f"{where}: role {party.role!r} is unknown; choose one of: {', '.join(ROLES)}"
+        )
     if party.ref is None:
         if not party.name:
             problems.append(f"party {i}: give a territory ref or the name as written")

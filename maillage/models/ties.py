@@ -70,13 +70,20 @@ def tie_strength(observed, expected) -> pd.DataFrame:
     )
 
 
-def _dcm_at_pairs(x, y, ia, ja, v, o, d, beta, cutoff, self_distance):
-    w = truncated_kernel(
-        x, y, np.ones_like(o), param=beta, cutoff=cutoff, self_distance=self_distance
-    )
+def _dcm_at_pairs(x, y, ia, ja, o, d, beta, cutoff, self_distance, tol, maxiter):
+    if cutoff is None:  # dense kernel, no truncation
+        w = np.exp(-beta * np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]))
+        if self_distance is None:
+            np.fill_diagonal(w, 0.0)
+        else:
+            np.fill_diagonal(w, np.exp(-beta * np.asarray(self_distance, dtype=float)))
+    else:
+        w = truncated_kernel(
+            x, y, np.ones_like(o), param=beta, cutoff=cutoff, self_distance=self_distance
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)
-        res = doubly_constrained(w, o, d, tol=1e-4, maxiter=500)
+        res = doubly_constrained(w, o, d, tol=tol, maxiter=maxiter)
     return res, res.at(ia, ja)
 
 
@@ -91,6 +98,9 @@ def surprising_ties(
     mean_area_km2: float | None = None,
     self_distance=None,
     bounds: tuple[float, float] = (0.01, 1.0),
+    cutoff_km: float | None = None,
+    tol: float = 1e-3,
+    maxiter: int = 1000,
 ) -> pd.DataFrame:
     """Observed/expected ratios and Pearson residuals against a calibrated DCM.
 
@@ -102,6 +112,10 @@ def surprising_ties(
         ``bounds``, or taken from the published scaling if ``mean_area_km2`` is given.
     self_distance : intra-unit distance per point (km). When None, internal flows (i == j)
         are left out of the model and of the margins; when given, they are modelled.
+    cutoff_km : truncate the kernel at this distance (sparse, for large n). Default: no
+        truncation (dense) up to 4,000 points, else ln(10¹²)/β. Far pairs beyond a cutoff get
+        a zero expected flow and are flagged.
+    tol, maxiter : Furness stopping rule (max relative margin error, iterations).
 
     Returns
     -------
@@ -121,18 +135,22 @@ def surprising_ties(
     if o.sum() <= 0:
         raise ModelError("surprising_ties: the observed flows sum to zero.")
 
-    def cutoff_for(b: float) -> float:
-        return -math.log(1e-8) / b  # kernel below 1e-8 of its value at distance 0
+    def cutoff_for(b: float) -> float | None:
+        if cutoff_km is not None:
+            return cutoff_km
+        return None if n <= 4000 else -math.log(1e-12) / b
+
+    def run(b: float):
+        return _dcm_at_pairs(xa, ya, ia, ja, o, d, b, cutoff_for(b), self_distance, tol, maxiter)
 
     def objective(b: float) -> float:
-        _, e = _dcm_at_pairs(xa, ya, ia, ja, v, o, d, b, cutoff_for(b), self_distance)
-        return cpc(v, e, modelled_total=o.sum())
+        return cpc(v, run(b)[1], modelled_total=o.sum())
 
     if beta is None and mean_area_km2 is not None:
         beta = beta_from_surface(mean_area_km2)
     if beta is None:
         beta = maximise(objective, bounds, grid=9, log=True).param
-    res, e = _dcm_at_pairs(xa, ya, ia, ja, v, o, d, beta, cutoff_for(beta), self_distance)
+    res, e = run(beta)
     out = tie_strength(v, e)
     out.insert(0, "destination", ja)
     out.insert(0, "origin", ia)

@@ -189,17 +189,16 @@ def quote_ident(name: str) -> str:
 def csv_scan_sql(opened: OpenedFile) -> str:
     """The DuckDB ``read_csv(...)`` expression reading every column of the CSV as text.
 
-    The dialect is fixed (no sniffing): the separator found in the header, ``"`` quotes, the
-    detected encoding. Malformed rows go to DuckDB's ``reject_errors`` table (see
+    The dialect is fixed (no sniffing): the separator found in the header, ``"`` quotes, UTF-8
+    (ISO-8859-1 files were copied to UTF-8 when opened). Malformed rows go to DuckDB's ``reject_errors`` table (see
     :func:`raise_rejects`) instead of stopping at the first one.
     """
     assert opened.csv_path is not None and opened.separator is not None
     columns = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in opened.header)
-    encoding = "latin-1" if opened.encoding == "iso-8859-1" else "utf-8"
     return (
         f"read_csv('{_sql_str(str(opened.csv_path))}', columns={{{columns}}}, "
         f"delim='{opened.separator}', header=true, auto_detect=false, quote='\"', escape='\"', "
-        f"encoding='{encoding}', store_rejects=true, max_line_size=1000000)"
+        "encoding='utf-8', store_rejects=true, max_line_size=1000000)"
     )
 
 
@@ -209,7 +208,8 @@ def run_scan(con: duckdb.DuckDBPyConnection, opened: OpenedFile, sql: str) -> No
         con.execute(sql)
     except duckdb.Error as exc:
         raise _duckdb_source_error(exc, opened.display) from exc
-    raise_rejects(con, opened)
+    if opened.format != "xlsx":
+        raise_rejects(con, opened)
 
 
 def stage_csv(
@@ -273,6 +273,7 @@ def _cell_text(value: Any) -> str | None:
 
 
 def raise_rejects(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> None:
+    """Raise one SourceError listing the malformed rows DuckDB put in ``reject_errors``."""
     total = scalar(con, "SELECT count(*) FROM reject_errors")
     if not total:
         return
@@ -347,19 +348,20 @@ def open_table_file(
     if path.stat().st_size == 0:
         raise SourceError("the file is empty (0 bytes); download it again.", path=str(path), line=1)
     kind = _container_kind(path)
-    if kind == "zip":
-        with tempfile.TemporaryDirectory(prefix="maillage-") as tmp:
-            yield _open_zip(path, Path(tmp), prefer_member)
-    elif kind == "xlsx":
+    if kind == "xlsx":
         yield _open_xlsx(path)
-    elif kind == "xls":
+        return
+    if kind == "xls":
         raise SourceError(
             "this is an old Excel .xls workbook, which maillage does not read. Use the CSV "
             "(or the XLSX) version of the same INSEE file.",
             path=str(path),
         )
-    else:
-        yield _open_csv(path, path, None, sha256=None)
+    with tempfile.TemporaryDirectory(prefix="maillage-") as tmp:
+        if kind == "zip":
+            yield _open_zip(path, Path(tmp), prefer_member)
+        else:
+            yield _open_csv(path, path, None, Path(tmp), sha256=None)
 
 
 def _container_kind(path: Path) -> str:
@@ -400,7 +402,7 @@ def _open_zip(path: Path, tmp: Path, prefer_member: Sequence[str]) -> OpenedFile
                 path=file_display(path, member),
             ) from exc
     sha = sha256_file(path)
-    return _open_csv(path, target, member, sha256=sha, encoding=encoding)
+    return _open_csv(path, target, member, tmp, sha256=sha, encoding=encoding)
 
 
 def _choose_member(zf: zipfile.ZipFile, path: Path, prefer: Sequence[str]) -> str:
@@ -474,6 +476,7 @@ def _open_csv(
     original: Path,
     csv_path: Path,
     member: str | None,
+    tmp: Path,
     *,
     sha256: str | None,
     encoding: str | None = None,
@@ -501,6 +504,9 @@ def _open_csv(
     header = [h.strip().strip('"') for h in header_line.split(separator)] if separator else []
     if not separator:
         header = [header_line.strip()]
+    if encoding == "iso-8859-1":
+        # DuckDB's latin-1 reader refuses bytes 0x80–0x9F; read a UTF-8 copy instead
+        csv_path = _transcode_to_utf8(csv_path, tmp / f"utf8-{csv_path.name}")
     return OpenedFile(
         path=original,
         display=display,
@@ -513,6 +519,17 @@ def _open_csv(
         header=header,
         size=size,
     )
+
+
+def _transcode_to_utf8(source: Path, target: Path) -> Path:
+    """Copy an ISO-8859-1 file as UTF-8 (every byte is a valid ISO-8859-1 character)."""
+    with (
+        source.open("r", encoding="iso-8859-1", newline="") as src,
+        target.open("w", encoding="utf-8", newline="") as dst,
+    ):
+        while chunk := src.read(CHUNK):
+            dst.write(chunk)
+    return target
 
 
 def _refuse_binary(first: bytes, display: str) -> None:

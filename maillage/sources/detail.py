@@ -37,6 +37,7 @@ sample layout ``COMMUNE;DCLT;CS1;AGEREVQ;IPONDI`` (no ARM column) is accepted.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -325,7 +326,7 @@ def _age_group_sql(column: str) -> str:
     a = f"TRY_CAST({quote_ident(column)} AS INTEGER)"
     cases = " ".join(
         f"WHEN {a} < {upper} THEN '{label}'"
-        for (label, _), (_, upper) in zip(AGE_GROUPS, AGE_GROUPS[1:], strict=False)
+        for (label, _), (_, upper) in itertools.pairwise(AGE_GROUPS)
     )
     return f"CASE WHEN {a} IS NULL THEN NULL {cases} ELSE '{AGE_GROUPS[-1][0]}' END"
 

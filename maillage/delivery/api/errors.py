@@ -88,12 +88,33 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """A JSON response carrying :func:`error_body`."""
-    return JSONResponse(error_body(status, code, message, details), status_code=status,
-                        headers=headers)
+    return JSONResponse(
+        error_body(status, code, message, details), status_code=status, headers=headers
+    )
+
+
+def _registry_status(exc: RegistryError) -> tuple[int, str]:
+    from maillage.cooperations import errors as reg
+
+    table: list[tuple[type, int, str]] = [
+        (reg.AuthError, 401, "unauthorized"),
+        (reg.PermissionDenied, 403, "forbidden"),
+        (reg.RecordNotFound, 404, "not_found"),
+        (reg.RecordInvalid, 422, "invalid_record"),
+        (reg.DuplicateRecord, 409, "duplicate"),
+        (reg.ConflictError, 409, "conflict"),
+        (reg.ImportFormatError, 422, "invalid_source"),
+    ]
+    for cls, status, code in table:
+        if isinstance(exc, cls):
+            return status, code
+    return 409, "registry_refused"
 
 
 def maillage_error_status(exc: MaillageError) -> tuple[int, str]:
     """HTTP status and code for an exception of the maillage tree."""
+    if isinstance(exc, RegistryError):
+        return _registry_status(exc)
     if isinstance(exc, UnknownTerritory):
         return 404, "unknown_territory"
     if isinstance(exc, AmbiguousTerritory):
@@ -102,8 +123,6 @@ def maillage_error_status(exc: MaillageError) -> tuple[int, str]:
         return 422, "invalid_input"
     if isinstance(exc, SourceError):
         return 422, "invalid_source"
-    if isinstance(exc, RegistryError):
-        return 409, "registry_refused"
     if isinstance(exc, ModelError):
         return 422, "model_error"
     if isinstance(exc, StoreError):
@@ -114,8 +133,9 @@ def maillage_error_status(exc: MaillageError) -> tuple[int, str]:
 def _maillage_details(exc: MaillageError) -> list[Any]:
     if isinstance(exc, AmbiguousTerritory):
         return list(exc.candidates)
-    if isinstance(exc, ValidationError):
-        return list(exc.problems)
+    problems = getattr(exc, "problems", None)
+    if isinstance(problems, list):
+        return [str(p) for p in problems]
     return []
 
 
@@ -123,8 +143,13 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
-        out.append({"field": ".".join(loc), "message": str(err.get("msg", "")),
-                    "type": str(err.get("type", ""))})
+        out.append(
+            {
+                "field": ".".join(loc),
+                "message": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
     return out
 
 
@@ -160,11 +185,13 @@ def install_error_handlers(app: FastAPI) -> None:
         generic = detail is None or detail == HTTPStatus(status).phrase
         message = (HTTP_MESSAGES_FR.get(status) if generic else detail) or detail or "Erreur."
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message,
-                              headers=headers)
+        return error_response(
+            status, HTTP_CODES.get(status, "http_error"), message, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error",
-                              "Erreur interne du serveur ; elle a été journalisée.")
+        return error_response(
+            500, "internal_error", "Erreur interne du serveur ; elle a été journalisée."
+        )

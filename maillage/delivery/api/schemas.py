@@ -18,8 +18,10 @@ class Meta(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    status: Status = Field(description="observed (official file), modelled (estimated), "
-                           "or mixed (several kinds of different status)")
+    status: Status = Field(
+        description="observed (official file), modelled (estimated), "
+        "or mixed (several kinds of different status)"
+    )
     source: str = Field(description="source of the figures, in French")
     vintage: int | str | None = Field(description="vintage (millésime) of the figures")
 
@@ -66,7 +68,8 @@ class PerimeterCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, description="nom du périmètre")
     members: list[str] = Field(
-        min_length=1, max_length=5000,
+        min_length=1,
+        max_length=5000,
         description="références des membres: epci:242900314, com:29019, dep:29 …",
     )
     description: str = Field(default="", max_length=2000)

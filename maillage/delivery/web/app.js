@@ -492,8 +492,10 @@ function flyTo(t) {
 
 async function renderTerritory(body, token, fly) {
   const kinds = catalogue.kinds.map((k) => k.kind);
-  const prof = await api(`/territories/${encodeURIComponent(state.sel)}/profile`);
-  const partnerAnswers = await Promise.all(kinds.map((k) => api(`/territories/${encodeURIComponent(state.sel)}/partners?kind=${k}&direction=${state.direction}&top=15&threshold=${state.threshold}`).catch((e) => ({ error: e }))));
+  const [prof, ...partnerAnswers] = await Promise.all([
+    api(`/territories/${encodeURIComponent(state.sel)}/profile`),
+    ...kinds.map((k) => api(`/territories/${encodeURIComponent(state.sel)}/partners?kind=${k}&direction=${state.direction}&top=15&threshold=${state.threshold}`).catch((e) => ({ error: e }))),
+  ]);
   if (renderPanel.token !== token) return;
   const t = prof.data.territory;
   if (fly) flyTo(t);
@@ -780,8 +782,8 @@ async function main() {
   if (state.sel && levelOfRef(state.sel) && state.level === "commune") {
     try { const t = await api(`/territories/${encodeURIComponent(state.sel)}`); map.jumpTo({ center: [t.data.lon, t.data.lat], zoom: 8 }); } catch (e) { /* shown by the panel */ }
   }
-  await loadTerritories().catch(showError);
-  await renderPanel(true);
+  // the map layer and the panel load side by side; flows are drawn when they come
+  await Promise.all([loadTerritories().catch(showError), renderPanel(true)]);
   if (state.coops) drawCooperations();
   document.body.dataset.ready = "1";
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from maillage.delivery.api.routes import (
+    cooperations,
+    exports,
     flows,
     geometry,
     indicators,
@@ -20,4 +22,6 @@ ROUTERS: list[APIRouter] = [
     indicators.router,
     geometry.router,
     perimeters.router,
+    exports.router,
+    cooperations.router,
 ]

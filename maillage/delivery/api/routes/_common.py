@@ -19,9 +19,7 @@ T = TypeVar("T")
 
 Level = Literal["commune", "epci", "ept", "departement", "region", "perimeter"]
 MapLevel = Literal["commune", "epci", "ept", "departement", "region"]
-Kind = Literal[
-    "commute", "residential", "school", "establishment_transfer", "hq_link", "wage"
-]
+Kind = Literal["commute", "residential", "school", "establishment_transfer", "hq_link", "wage"]
 Direction = Literal["in", "out", "both"]
 
 KindQuery = Annotated[Kind, Query(description="type de flux: " + ", ".join(FLOW_KINDS))]
@@ -33,6 +31,7 @@ DirectionQuery = Annotated[
 ]
 ThresholdQuery = Annotated[float, Query(ge=0, le=1e12, description="valeur minimale d'un flux")]
 RefPath = Annotated[str, "territory reference such as epci:242900314"]
+KindsQuery = Annotated[list[Kind] | None, Query(description="types de flux (tous par défaut)")]
 
 
 def current_or_404(store: Store, kind: str, vintage: int | None) -> tuple[int, str]:
@@ -41,8 +40,9 @@ def current_or_404(store: Store, kind: str, vintage: int | None) -> tuple[int, s
     if cur is None:
         held = ", ".join(sorted(store.kinds())) or "aucun"
         what = f"« {KIND_LABELS_FR.get(kind, kind)} »" + (f" {vintage}" if vintage else "")
-        raise ApiError(404, "no_data",
-                       f"Aucun flux {what} dans l'observatoire (types présents : {held}).")
+        raise ApiError(
+            404, "no_data", f"Aucun flux {what} dans l'observatoire (types présents : {held})."
+        )
     return cur
 
 
@@ -55,8 +55,12 @@ def flow_meta(store: Store, kind: str, vintage: int | None) -> dict[str, Any]:
 def combine_meta(metas: list[dict[str, Any]]) -> dict[str, Any]:
     """One meta for several kinds: status ``mixed`` when they differ; per-kind detail kept."""
     if not metas:
-        return {"status": "observed", "source": "aucune donnée de flux", "vintage": None,
-                "kinds": []}
+        return {
+            "status": "observed",
+            "source": "aucune donnée de flux",
+            "vintage": None,
+            "kinds": [],
+        }
     statuses = {m["status"] for m in metas}
     vintages = sorted({m["vintage"] for m in metas})
     return {

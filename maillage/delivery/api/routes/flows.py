@@ -10,8 +10,8 @@ from maillage.analysis import flows, territories
 from maillage.delivery.api.deps import StoreDep, envelope
 from maillage.delivery.api.routes._common import (
     DirectionQuery,
-    Kind,
     KindQuery,
+    KindsQuery,
     Level,
     ThresholdQuery,
     VintageQuery,
@@ -29,8 +29,11 @@ router = APIRouter(tags=["flux"], responses=ERROR_RESPONSES)
 TopQuery = Annotated[int, Query(ge=1, le=5000, description="nombre de flux gardés")]
 
 
-@router.get("/territories/{ref}/partners", response_model=Envelope,
-            summary="Principaux partenaires d'un territoire")
+@router.get(
+    "/territories/{ref}/partners",
+    response_model=Envelope,
+    summary="Principaux partenaires d'un territoire",
+)
 def partners(
     store: StoreDep,
     ref: str,
@@ -44,10 +47,23 @@ def partners(
     """Partners ranked by outgoing, incoming or total flow, with the dependency shares."""
     meta = flow_meta(store, kind, vintage)
     t = territories.resolve(store, ref)
-    df = flows.partners(store, t, kind, direction=direction, level=level, top=top,
-                        threshold=threshold, vintage=vintage)
-    data = {"territory": deep_clean(t.as_dict()), "kind": kind, "direction": direction,
-            "level": level or flows.default_partner_level(t), "partners": records(df)}
+    df = flows.partners(
+        store,
+        t,
+        kind,
+        direction=direction,
+        level=level,
+        top=top,
+        threshold=threshold,
+        vintage=vintage,
+    )
+    data = {
+        "territory": deep_clean(t.as_dict()),
+        "kind": kind,
+        "direction": direction,
+        "level": level or flows.default_partner_level(t),
+        "partners": records(df),
+    }
     return envelope(data, meta)
 
 
@@ -57,8 +73,9 @@ def flow_lines(
     store: StoreDep,
     kind: KindQuery,
     level: Annotated[Level, Query(description="niveau d'agrégation des extrémités")] = "epci",
-    ref: Annotated[str | None, Query(max_length=200,
-                                     description="seulement les flux de ce territoire")] = None,
+    ref: Annotated[
+        str | None, Query(max_length=200, description="seulement les flux de ce territoire")
+    ] = None,
     direction: DirectionQuery = "both",
     top: TopQuery = 500,
     threshold: ThresholdQuery = 0.0,
@@ -72,11 +89,27 @@ def flow_lines(
     else:
         t = None
         key = ("flows", None, None, kind, level, direction, top, threshold, vintage)
-    df = cached(request, key, lambda: flows.flow_lines(
-        store, level, kind, ref=t, direction=direction, top=top, threshold=threshold,
-        vintage=vintage))
-    data = {"kind": kind, "level": level, "direction": direction,
-            "territory": deep_clean(t.as_dict()) if t else None, "lines": records(df)}
+    df = cached(
+        request,
+        key,
+        lambda: flows.flow_lines(
+            store,
+            level,
+            kind,
+            ref=t,
+            direction=direction,
+            top=top,
+            threshold=threshold,
+            vintage=vintage,
+        ),
+    )
+    data = {
+        "kind": kind,
+        "level": level,
+        "direction": direction,
+        "territory": deep_clean(t.as_dict()) if t else None,
+        "lines": records(df),
+    }
     return envelope(data, meta)
 
 
@@ -85,7 +118,7 @@ def pair(
     store: StoreDep,
     a: Annotated[str, Query(min_length=1, max_length=200, description="premier territoire")],
     b: Annotated[str, Query(min_length=1, max_length=200, description="second territoire")],
-    kinds: Annotated[list[Kind] | None, Query(description="types de flux (tous par défaut)")] = None,
+    kinds: KindsQuery = None,
     detail: Annotated[int, Query(ge=0, le=1000, description="paires de communes gardées")] = 20,
 ) -> dict:
     """Flows both ways by kind between two territories, balance, shares, commune detail."""
@@ -94,7 +127,7 @@ def pair(
             current_or_404(store, kind, None)
     result = flows.pair(store, a, b, kinds=list(kinds) if kinds else None)
     for item in result["kinds"].values():
-        item["detail_total"] = int(len(item["detail"]))
+        item["detail_total"] = len(item["detail"])
         item["detail"] = item["detail"].head(detail)
     metas = [k["meta"] for k in result["kinds"].values()]
     return envelope(deep_clean(result), combine_meta(metas))

@@ -30,7 +30,7 @@ router = APIRouter(tags=["géométrie"], responses=ERROR_RESPONSES)
 #: Decimals kept per layer: 4 (≈ 10 m) for communes, 3 (≈ 100 m) for national layers, which
 #: keeps the national EPCI layer under 5 MB before compression.
 DECIMALS = {"commune": 4, "epci": 3, "ept": 4, "departement": 3, "region": 3, "perimeter": 4}
-_DECIMALS = {n: re.compile(r"(-?\d+\.\d{%d})\d+" % n) for n in (3, 4)}
+_DECIMALS = {n: re.compile(rf"(-?\d+\.\d{{{n}}})\d+") for n in (3, 4)}
 
 
 def _round_coordinates(text: str, decimals: int = 4) -> str:
@@ -47,8 +47,13 @@ def feature_collection(geoms: pd.Series, props: pd.DataFrame, decimals: int = 4)
         if geo is None:
             continue
         clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in prop.items()}
-        parts.append('{"type":"Feature","properties":' + json.dumps(clean, ensure_ascii=False)
-                     + ',"geometry":' + _round_coordinates(geo, decimals) + "}")
+        parts.append(
+            '{"type":"Feature","properties":'
+            + json.dumps(clean, ensure_ascii=False)
+            + ',"geometry":'
+            + _round_coordinates(geo, decimals)
+            + "}"
+        )
     return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 
@@ -77,12 +82,18 @@ def _layer(request: Request, store: Any, level: str, dep: str | None) -> bytes:
             if not keep.any():
                 raise ApiError(404, "unknown_territory", f"Aucun département de code « {dep} ».")
             shapes, deps = shapes[keep], deps[keep]
-        props = pd.DataFrame({"code": shapes.index, "name": names["name"].reindex(shapes.index)
-                              .to_numpy(), "dep": deps.to_numpy()})
+        props = pd.DataFrame(
+            {
+                "code": shapes.index,
+                "name": names["name"].reindex(shapes.index).to_numpy(),
+                "dep": deps.to_numpy(),
+            }
+        )
     else:
-        props = pd.DataFrame({"code": shapes.index,
-                              "name": names["name"].reindex(shapes.index).to_numpy()})
-    meta = reference_meta(store) | {"level": level, "features": int(len(props))}
+        props = pd.DataFrame(
+            {"code": shapes.index, "name": names["name"].reindex(shapes.index).to_numpy()}
+        )
+    meta = reference_meta(store) | {"level": level, "features": len(props)}
     return _envelope_bytes(feature_collection(shapes, props, DECIMALS[level]), meta)
 
 
@@ -125,18 +136,26 @@ def layer(
     request: Request,
     store: StoreDep,
     level: MapLevel,
-    dep: Annotated[str | None, Query(pattern=r"^(\d{2,3}|2[AB])$",
-                                     description="communes de ce département seulement")] = None,
+    dep: Annotated[
+        str | None,
+        Query(pattern=r"^(\d{2,3}|2[AB])$", description="communes de ce département seulement"),
+    ] = None,
 ) -> Response:
     """A GeoJSON FeatureCollection of the polygons of ``level`` (properties: code, name).
 
     Communes are served per département only (``dep`` is required for them).
     """
     if level == "commune" and dep is None:
-        raise ApiError(400, "too_large",
-                       "La couche nationale des communes est trop lourde : demandez-la par "
-                       "département avec ?dep=29.")
+        raise ApiError(
+            400,
+            "too_large",
+            "La couche nationale des communes est trop lourde : demandez-la par "
+            "département avec ?dep=29.",
+        )
     key = ("geometry", level, dep if level == "commune" else None)
-    raw = cached(request, key, lambda: _pack(_layer(request, store, level,
-                                                    dep if level == "commune" else None)))
+    raw = cached(
+        request,
+        key,
+        lambda: _pack(_layer(request, store, level, dep if level == "commune" else None)),
+    )
     return _gzip_response(raw, request)

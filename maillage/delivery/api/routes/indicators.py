@@ -31,8 +31,12 @@ N_CLASSES = 6
 def catalogue(kinds: list[str]) -> list[dict[str, Any]]:
     """Every indicator with its French label per kind, unit and formula."""
     return [
-        {"name": ind.name, "unit": ind.unit, "formula": ind.formula,
-         "labels": {k: ind.label(k) for k in kinds}}
+        {
+            "name": ind.name,
+            "unit": ind.unit,
+            "formula": ind.formula,
+            "labels": {k: ind.label(k) for k in kinds},
+        }
         for ind in indicators.INDICATORS
     ]
 
@@ -41,8 +45,10 @@ def catalogue(kinds: list[str]) -> list[dict[str, Any]]:
 def list_indicators(store: StoreDep) -> dict:
     """The indicators, their units, formulas and labels for each flow kind held."""
     kinds = sorted(store.kinds())
-    data = {"indicators": catalogue(kinds),
-            "kinds": [{"kind": k, "label": KIND_LABELS_FR.get(k, k)} for k in kinds]}
+    data = {
+        "indicators": catalogue(kinds),
+        "kinds": [{"kind": k, "label": KIND_LABELS_FR.get(k, k)} for k in kinds],
+    }
     return envelope(data, reference_meta(store))
 
 
@@ -55,33 +61,47 @@ def quantile_breaks(values: pd.Series, n: int = N_CLASSES) -> list[float]:
     return sorted({float(round(q, 6)) for q in qs})
 
 
-@router.get("/choropleth", response_model=Envelope,
-            summary="Valeurs d'un indicateur pour tous les territoires d'un niveau")
+@router.get(
+    "/choropleth",
+    response_model=Envelope,
+    summary="Valeurs d'un indicateur pour tous les territoires d'un niveau",
+)
 def choropleth(
     request: Request,
     store: StoreDep,
     kind: KindQuery,
     level: Annotated[MapLevel, Query(description="niveau de la carte")] = "epci",
-    indicator: Annotated[str, Query(max_length=50, description="nom de l'indicateur")] =
-    "self_containment",
-    dep: Annotated[str | None, Query(pattern=r"^(\d{2,3}|2[AB])$",
-                                     description="seulement les communes de ce département")]
-    = None,
+    indicator: Annotated[
+        str, Query(max_length=50, description="nom de l'indicateur")
+    ] = "self_containment",
+    dep: Annotated[
+        str | None,
+        Query(pattern=r"^(\d{2,3}|2[AB])$", description="seulement les communes de ce département"),
+    ] = None,
     vintage: VintageQuery = None,
 ) -> dict:
     """One value per territory of ``level`` (code, name, value) and quantile class breaks."""
     if indicator not in indicators.INDICATOR_NAMES:
-        raise ApiError(422, "invalid_parameter",
-                       f"Indicateur inconnu « {indicator} ». Indicateurs : "
-                       + ", ".join(indicators.INDICATOR_NAMES) + ".")
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"Indicateur inconnu « {indicator} ». Indicateurs : "
+            + ", ".join(indicators.INDICATOR_NAMES)
+            + ".",
+        )
     meta = flow_meta(store, kind, vintage)
-    table = cached(request, ("indicator_table", level, kind, vintage),
-                   lambda: indicators.indicator_table(store, level, kind, vintage=vintage))
+    table = cached(
+        request,
+        ("indicator_table", level, kind, vintage),
+        lambda: indicators.indicator_table(store, level, kind, vintage=vintage),
+    )
     breaks = quantile_breaks(table[indicator])
     if dep is not None and level == "commune":
-        members = set(store.df(
-            "SELECT commune FROM membership WHERE level = 'departement' AND code = ?", [dep]
-        )["commune"])
+        members = set(
+            store.df(
+                "SELECT commune FROM membership WHERE level = 'departement' AND code = ?", [dep]
+            )["commune"]
+        )
         if not members:
             raise ApiError(404, "unknown_territory", f"Aucun département de code « {dep} ».")
         table = table[table.index.isin(members)]
@@ -90,7 +110,14 @@ def choropleth(
         {"code": str(code), "name": str(name), "value": clean(value)}
         for code, name, value in zip(table.index, table["name"], table[indicator])
     ]
-    data = {"level": level, "kind": kind, "indicator": indicator, "unit": ind.unit,
-            "label": ind.label(kind), "formula": ind.formula, "breaks": breaks,
-            "values": values}
+    data = {
+        "level": level,
+        "kind": kind,
+        "indicator": indicator,
+        "unit": ind.unit,
+        "label": ind.label(kind),
+        "formula": ind.formula,
+        "breaks": breaks,
+        "values": values,
+    }
     return envelope(data, meta)

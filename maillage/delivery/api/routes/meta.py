@@ -8,7 +8,7 @@ from maillage import __version__
 from maillage._schema import KIND_LABELS_FR, LEVELS
 from maillage.analysis.territories import LEVEL_LABELS_FR
 from maillage.delivery.api.deps import StoreDep, envelope, reference_meta
-from maillage.delivery.api.routes._common import records
+from maillage.delivery.api.routes._common import cached, records
 from maillage.delivery.api.schemas import ERROR_RESPONSES, Envelope
 
 router = APIRouter(tags=["observatoire"], responses=ERROR_RESPONSES)
@@ -17,7 +17,7 @@ router = APIRouter(tags=["observatoire"], responses=ERROR_RESPONSES)
 @router.get("/status", response_model=Envelope, summary="Contenu de l'observatoire")
 def status(request: Request, store: StoreDep) -> dict:
     """Flow kinds held with vintage, status, source and rows; web settings."""
-    available = store.available()
+    available = cached(request, ("status",), store.available).copy()
     available["label"] = [KIND_LABELS_FR.get(k, k) for k in available["kind"]]
     settings = request.app.state.settings
     data = {

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from fastapi import APIRouter, Path as PathParam, Request
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from maillage.delivery.api.deps import SettingsDep, StoreDep, envelope, reference_meta
@@ -34,7 +35,7 @@ def slugify(name: str) -> str:
     text = unicodedata.normalize("NFKD", name)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-    return (text[:60].strip("-") or "perimetre")
+    return text[:60].strip("-") or "perimetre"
 
 
 def perimeter_slug(name: str, members: list[str]) -> str:
@@ -57,9 +58,13 @@ def _normalise_members(members: list[str]) -> list[str]:
         except ValueError as exc:
             problems.append(str(exc))
     if problems:
-        raise ApiError(422, "invalid_member",
-                       "Membre(s) invalide(s) : seuls des EPCI (epci:SIREN) et des communes "
-                       "(com:CODE) peuvent composer un périmètre.", problems)
+        raise ApiError(
+            422,
+            "invalid_member",
+            "Membre(s) invalide(s) : seuls des EPCI (epci:SIREN) et des communes "
+            "(com:CODE) peuvent composer un périmètre.",
+            problems,
+        )
     return sorted(dict.fromkeys(out))
 
 
@@ -69,8 +74,12 @@ def _check_known(members: list[str]) -> None:
     known, _ = _reference_sets()
     unknown = [m for m in members if m not in known]
     if unknown:
-        raise ApiError(422, "unknown_member",
-                       f"{len(unknown)} membre(s) absent(s) du référentiel territorial.", unknown)
+        raise ApiError(
+            422,
+            "unknown_member",
+            f"{len(unknown)} membre(s) absent(s) du référentiel territorial.",
+            unknown,
+        )
 
 
 def _summary(store, slug: str | None = None):
@@ -112,8 +121,12 @@ def get_perimeter(store: StoreDep, settings: SettingsDep, slug: SlugPath) -> dic
     return envelope(data, reference_meta(store))
 
 
-@router.post("/perimeters", response_model=Envelope, status_code=201,
-             summary="Créer un périmètre à partir d'EPCI ou de communes")
+@router.post(
+    "/perimeters",
+    response_model=Envelope,
+    status_code=201,
+    summary="Créer un périmètre à partir d'EPCI ou de communes",
+)
 def create_perimeter(
     request: Request, store: StoreDep, settings: SettingsDep, body: PerimeterCreate
 ) -> JSONResponse:
@@ -124,20 +137,32 @@ def create_perimeter(
     _check_known(members)
     slug = perimeter_slug(body.name, members)
     if store.read_only:
-        raise ApiError(503, "read_only",
-                       "L'observatoire est ouvert en lecture seule : impossible d'enregistrer "
-                       "un périmètre.")
+        raise ApiError(
+            503,
+            "read_only",
+            "L'observatoire est ouvert en lecture seule : impossible d'enregistrer un périmètre.",
+        )
     folder = user_dir(settings)
     with _WRITE_LOCK:
         existing = _summary(store, slug)
         if existing.empty:
             folder.mkdir(parents=True, exist_ok=True)
-            doc = {"perimeters": [{
-                "slug": slug, "name": body.name, "kind": "custom", "members_from": "user",
-                "members": members, "note": body.description or None}]}
+            doc = {
+                "perimeters": [
+                    {
+                        "slug": slug,
+                        "name": body.name,
+                        "kind": "custom",
+                        "members_from": "user",
+                        "members": members,
+                        "note": body.description or None,
+                    }
+                ]
+            }
             path = folder / f"{slug}.yaml"
-            path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False),
-                            encoding="utf-8")
+            path.write_text(
+                yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8"
+            )
             try:
                 reload_perimeters(store, sorted(folder.glob("*.yaml")))
             except Exception:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from maillage.analysis import indicators, territories
 from maillage.delivery.api.deps import StoreDep, envelope, reference_meta
 from maillage.delivery.api.routes._common import (
-    Kind,
+    KindsQuery,
     Level,
     VintageQuery,
     combine_meta,
@@ -38,17 +38,21 @@ def search(
 def territory(store: StoreDep, ref: str) -> dict:
     """One territory: level, code, name, population, type, representative point."""
     t = territories.resolve(store, ref)
-    n = store.scalar("SELECT count(*) FROM membership WHERE level = ? AND code = ?",
-                     [t.level, t.code])
+    n = store.scalar(
+        "SELECT count(*) FROM membership WHERE level = ? AND code = ?", [t.level, t.code]
+    )
     return envelope(deep_clean(t.as_dict() | {"n_communes": int(n or 0)}), reference_meta(store))
 
 
-@router.get("/territories/{ref}/profile", response_model=Envelope,
-            summary="Profil: indicateurs comparés à la strate")
+@router.get(
+    "/territories/{ref}/profile",
+    response_model=Envelope,
+    summary="Profil: indicateurs comparés à la strate",
+)
 def profile(
     store: StoreDep,
     ref: str,
-    kinds: Annotated[list[Kind] | None, Query(description="types de flux (tous par défaut)")] = None,
+    kinds: KindsQuery = None,
     vintage: VintageQuery = None,
 ) -> dict:
     """Indicators of a territory for each flow kind, with its stratum's statistics and rank."""

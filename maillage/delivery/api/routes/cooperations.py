@@ -1,0 +1,166 @@
+"""The register of cooperations: reads for everyone, writes for editors with a bearer token.
+
+Tokens are created with the command line (``maillage cooperations token``); send them as
+``Authorization: Bearer <token>``. Every write goes through ``maillage.cooperations.crud``
+(validated, versioned, kept in the history).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from maillage.delivery.api.deps import envelope
+from maillage.delivery.api.errors import ApiError
+from maillage.delivery.api.schemas import ERROR_RESPONSES, Envelope
+
+router = APIRouter(tags=["coopérations"], responses=ERROR_RESPONSES)
+
+_ENGINE_LOCK = threading.Lock()
+SlugPath = Annotated[str, Path(min_length=1, max_length=120)]
+
+
+def registry_meta(settings: Any) -> dict[str, Any]:
+    """Meta of the register's answers (records are entered by people: observed)."""
+    return {
+        "status": "observed",
+        "source": "Registre des coopérations de maillage",
+        "vintage": None,
+    }
+
+
+def _engine(request: Request) -> Any:
+    from maillage.cooperations.db import open_registry
+
+    state = request.app.state
+    if getattr(state, "registry_engine", None) is None:
+        with _ENGINE_LOCK:
+            if getattr(state, "registry_engine", None) is None:
+                state.registry_engine = open_registry(state.settings.registry_url)
+    return state.registry_engine
+
+
+@contextmanager
+def session_of(request: Request) -> Iterator[Any]:
+    """A session on the register: committed on success, rolled back on any error."""
+    from maillage.cooperations.db import session_factory
+
+    session = session_factory(_engine(request))()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _editor(session: Any, authorization: str | None) -> Any:
+    from maillage.cooperations.auth import authenticate_token, require_role
+
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Écriture réservée aux éditeurs : envoyez « Authorization: Bearer "
+            "<jeton> » (jeton créé par `maillage cooperations token`).",
+        )
+    user = authenticate_token(session, authorization.split(" ", 1)[1].strip())
+    return require_role(user, "editor")
+
+
+@router.get("/cooperations", response_model=Envelope, summary="Coopérations du registre")
+def list_cooperations(
+    request: Request,
+    territory: Annotated[
+        str | None, Query(max_length=200, description="partie (epci:…, com:…, per:…)")
+    ] = None,
+    theme: Annotated[str | None, Query(max_length=80)] = None,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    instrument: Annotated[str | None, Query(max_length=80)] = None,
+) -> dict:
+    """Cooperations, optionally filtered by party, theme, status or instrument."""
+    from maillage.cooperations import crud
+
+    with session_of(request) as session:
+        recs = crud.list_cooperations(
+            session, party=territory, theme=theme, status=status, instrument=instrument
+        )
+        data = [r.to_dict(include_version=True) for r in recs]
+    return envelope(
+        {"cooperations": data, "count": len(data)}, registry_meta(request.app.state.settings)
+    )
+
+
+@router.get("/cooperations/{slug}", response_model=Envelope, summary="Une coopération")
+def get_cooperation(request: Request, slug: SlugPath) -> dict:
+    from maillage.cooperations import crud
+
+    with session_of(request) as session:
+        rec = crud.get(session, slug)
+        return envelope(
+            rec.to_dict(include_version=True), registry_meta(request.app.state.settings)
+        )
+
+
+@router.post(
+    "/cooperations",
+    response_model=Envelope,
+    status_code=201,
+    summary="Ajouter une coopération (éditeurs)",
+)
+def create_cooperation(
+    request: Request,
+    record: dict[str, Any],
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Add a record (fields of ``Cooperation.to_dict``); needs an editor's token."""
+    from maillage.cooperations import crud
+
+    with session_of(request) as session:
+        user = _editor(session, authorization)
+        rec = crud.create(session, record, user=user)
+        data = rec.to_dict(include_version=True)
+    return JSONResponse(envelope(data, registry_meta(request.app.state.settings)), status_code=201)
+
+
+@router.put(
+    "/cooperations/{slug}", response_model=Envelope, summary="Modifier une coopération (éditeurs)"
+)
+def update_cooperation(
+    request: Request,
+    slug: SlugPath,
+    changes: dict[str, Any],
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict:
+    """Change fields of a record; send its ``version`` to refuse a stale edit (409)."""
+    from maillage.cooperations import crud
+
+    expected = changes.pop("version", None)
+    with session_of(request) as session:
+        user = _editor(session, authorization)
+        rec = crud.update(session, slug, changes, user=user, expected_version=expected)
+        data = rec.to_dict(include_version=True)
+    return envelope(data, registry_meta(request.app.state.settings))
+
+
+@router.delete(
+    "/cooperations/{slug}", response_model=Envelope, summary="Supprimer une coopération (éditeurs)"
+)
+def delete_cooperation(
+    request: Request,
+    slug: SlugPath,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict:
+    from maillage.cooperations import crud
+
+    with session_of(request) as session:
+        user = _editor(session, authorization)
+        crud.delete(session, slug, user=user)
+    return envelope({"slug": slug, "deleted": True}, registry_meta(request.app.state.settings))
