@@ -56,12 +56,12 @@ def _membership_frame() -> pd.DataFrame:
 
     m = reference.memberships()[["commune", "level", "code"]]
     ident = reference.communes()[["code"]].assign(commune=lambda d: d["code"], level="commune")
-    return pd.concat([m[m["level"] != "commune"], ident[["commune", "level", "code"]]],
-                     ignore_index=True).drop_duplicates()
+    return pd.concat(
+        [m[m["level"] != "commune"], ident[["commune", "level", "code"]]], ignore_index=True
+    ).drop_duplicates()
 
 
-def _perimeter_frames(extra_paths: list[Path] | None = None
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _perimeter_frames(extra_paths: list[Path] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Perimeters as territories and memberships (shipped ones plus user files)."""
     from maillage.reference import perimeters as per
 
@@ -78,10 +78,20 @@ def _perimeter_frames(extra_paths: list[Path] | None = None
         w = sub["population"].fillna(0).to_numpy()
         lon = float(np.average(sub["lon"], weights=w)) if w.sum() > 0 else float(sub["lon"].mean())
         lat = float(np.average(sub["lat"], weights=w)) if w.sum() > 0 else float(sub["lat"].mean())
-        rows.append({"level": "perimeter", "code": p.slug, "name": p.name,
-                     "population": pop, "type": getattr(p, "kind", None), "lon": lon, "lat": lat})
-    return pd.DataFrame(rows, columns=["level", "code", "name", "population", "type", "lon",
-                                       "lat"]), mem[["commune", "level", "code"]]
+        rows.append(
+            {
+                "level": "perimeter",
+                "code": p.slug,
+                "name": p.name,
+                "population": pop,
+                "type": getattr(p, "kind", None),
+                "lon": lon,
+                "lat": lat,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["level", "code", "name", "population", "type", "lon", "lat"]
+    ), mem[["commune", "level", "code"]]
 
 
 def load_reference(store: Store, *, extra_perimeters: list[Path] | None = None) -> None:
@@ -96,8 +106,9 @@ def load_reference(store: Store, *, extra_perimeters: list[Path] | None = None) 
         con.execute("DELETE FROM membership")
         con.register("_terr", terr)
         con.register("_mem", mem)
-        con.execute("INSERT INTO territory SELECT level, code, name, population, type, lon, lat "
-                    "FROM _terr")
+        con.execute(
+            "INSERT INTO territory SELECT level, code, name, population, type, lon, lat FROM _terr"
+        )
         con.execute("INSERT INTO membership SELECT commune, level, code FROM _mem")
         con.unregister("_terr")
         con.unregister("_mem")
@@ -113,8 +124,9 @@ def reload_perimeters(store: Store, extra_paths: list[Path] | None = None) -> in
         con.execute("DELETE FROM membership WHERE level = 'perimeter'")
         con.register("_pt", pt)
         con.register("_pm", pm)
-        con.execute("INSERT INTO territory SELECT level, code, name, population, type, lon, lat "
-                    "FROM _pt")
+        con.execute(
+            "INSERT INTO territory SELECT level, code, name, population, type, lon, lat FROM _pt"
+        )
         con.execute("INSERT INTO membership SELECT commune, level, code FROM _pm")
         con.unregister("_pt")
         con.unregister("_pm")
@@ -137,18 +149,21 @@ def load_default_model(store: Store) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         i, j, v = estimate_commute(
-            com["lon"].to_numpy(float), com["lat"].to_numpy(float),
+            com["lon"].to_numpy(float),
+            com["lat"].to_numpy(float),
             com["population"].fillna(0).to_numpy(float),
             com["area_km2"].fillna(1.0).to_numpy(float),
         )
     for w in caught:  # e.g. the few communes "mortes pour la France" with no inhabitant
         log.info("default model: %s", w.message)
     codes = com["code"].to_numpy()
-    table = pa.table({
-        "origin": pa.array(codes[i], pa.string()),
-        "destination": pa.array(codes[j], pa.string()),
-        "value": pa.array(np.asarray(v, dtype="float64")),
-    })
+    table = pa.table(
+        {
+            "origin": pa.array(codes[i], pa.string()),
+            "destination": pa.array(codes[j], pa.string()),
+            "value": pa.array(np.asarray(v, dtype="float64")),
+        }
+    )
     with store.transaction() as con:
         con.execute("DELETE FROM flow WHERE kind = 'commute' AND status = 'modelled'")
         con.register("_model", table)
@@ -163,8 +178,9 @@ def load_default_model(store: Store) -> int:
     return len(table)
 
 
-def build(store: Store, *, force: bool = False, progress: Progress = _noop,
-          with_model: bool = True) -> dict[str, Any]:
+def build(
+    store: Store, *, force: bool = False, progress: Progress = _noop, with_model: bool = True
+) -> dict[str, Any]:
     """Build the observatory: the reference, perimeters and (if needed) the default model."""
     t0 = time.perf_counter()
     done: dict[str, Any] = {}
@@ -172,10 +188,12 @@ def build(store: Store, *, force: bool = False, progress: Progress = _noop,
         progress("Chargement du référentiel territorial", 0.05)
         load_reference(store)
         done["reference"] = True
-    has_observed = bool(store.scalar(
-        "SELECT count(*) FROM flow WHERE kind = 'commute' AND status = 'observed'"))
-    has_model = bool(store.scalar(
-        "SELECT count(*) FROM flow WHERE kind = 'commute' AND status = 'modelled'"))
+    has_observed = bool(
+        store.scalar("SELECT count(*) FROM flow WHERE kind = 'commute' AND status = 'observed'")
+    )
+    has_model = bool(
+        store.scalar("SELECT count(*) FROM flow WHERE kind = 'commute' AND status = 'modelled'")
+    )
     if with_model and not has_observed and (force or not has_model):
         progress("Estimation des navettes par le modèle gravitaire", 0.3)
         done["modelled_pairs"] = load_default_model(store)
@@ -248,8 +266,7 @@ def import_flows(
     t0 = time.perf_counter()
     store.require_built()
     progress("Lecture du fichier", 0.05)
-    is_detail = source.startswith("detail") or (
-        source == "auto" and _looks_like_detail(Path(path)))
+    is_detail = source.startswith("detail") or (source == "auto" and _looks_like_detail(Path(path)))
     if is_detail:
         from maillage.sources.detail import read_detail
 
@@ -263,9 +280,14 @@ def import_flows(
         table = read.table
         breakdown = None
     report = ImportReport(
-        source=read.source, kind=read.kind, vintage=int(read.vintage), file=str(path),
-        sha256=read.sha256, rows_read=int(read.rows_read),
-        threshold=getattr(read, "threshold", None), warnings=list(read.warnings),
+        source=read.source,
+        kind=read.kind,
+        vintage=int(read.vintage),
+        file=str(path),
+        sha256=read.sha256,
+        rows_read=int(read.rows_read),
+        threshold=getattr(read, "threshold", None),
+        warnings=list(read.warnings),
     )
     existing = _already_imported(store, read.sha256, read.kind, int(read.vintage))
     if existing is not None:
@@ -274,29 +296,46 @@ def import_flows(
         report.warnings.append("this file was already imported: nothing changed")
         return report
     progress("Rattachement des codes communes au référentiel", 0.4)
-    df_codes = pd.concat([
-        pd.Series(table.column("origin").to_pylist()),
-        pd.Series(table.column("destination").to_pylist()),
-    ])
+    df_codes = pd.concat(
+        [
+            pd.Series(table.column("origin").to_pylist()),
+            pd.Series(table.column("destination").to_pylist()),
+        ]
+    )
     mapping = _code_mapping(df_codes)
     _count_mapping(report, table, mapping)
     progress("Écriture dans l'observatoire", 0.7)
     started = dt.datetime.now()
     with store.transaction() as con:
-        import_id = int(con.execute(
-            """INSERT INTO import_log (source, kind, vintage, status, file_name, member, sha256,
+        import_id = int(
+            con.execute(
+                """INSERT INTO import_log (source, kind, vintage, status, file_name, member, sha256,
                rows_read, threshold, warnings, started_at)
                VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            [read.source, read.kind, int(read.vintage), Path(str(path)).name,
-             getattr(read, "member", None), read.sha256, int(read.rows_read),
-             report.threshold, "\n".join(report.warnings), started],
-        ).fetchone()[0])
+                [
+                    read.source,
+                    read.kind,
+                    int(read.vintage),
+                    Path(str(path)).name,
+                    getattr(read, "member", None),
+                    read.sha256,
+                    int(read.rows_read),
+                    report.threshold,
+                    "\n".join(report.warnings),
+                    started,
+                ],
+            ).fetchone()[0]
+        )
         con.register("_raw", table)
         con.register("_map", mapping)
-        con.execute("DELETE FROM flow WHERE kind = ? AND (vintage = ? OR status = 'modelled')",
-                    [read.kind, int(read.vintage)])
-        con.execute("DELETE FROM flow_breakdown WHERE kind = ? AND vintage = ?",
-                    [read.kind, int(read.vintage)])
+        con.execute(
+            "DELETE FROM flow WHERE kind = ? AND (vintage = ? OR status = 'modelled')",
+            [read.kind, int(read.vintage)],
+        )
+        con.execute(
+            "DELETE FROM flow_breakdown WHERE kind = ? AND vintage = ?",
+            [read.kind, int(read.vintage)],
+        )
         con.execute(_INSERT_FLOWS, [read.kind, int(read.vintage), import_id])
         if breakdown is not None and len(breakdown):
             con.register("_bd", breakdown)
@@ -304,16 +343,24 @@ def import_flows(
             con.unregister("_bd")
         con.unregister("_raw")
         con.unregister("_map")
-        kept = con.execute("SELECT count(*), sum(value) FROM flow WHERE import_id = ?",
-                           [import_id]).fetchone()
+        kept = con.execute(
+            "SELECT count(*), sum(value) FROM flow WHERE import_id = ?", [import_id]
+        ).fetchone()
         report.rows_kept = int(kept[0])
         report.total_value = float(kept[1] or 0.0)
         report.seconds = time.perf_counter() - t0
         con.execute(
             """UPDATE import_log SET rows_kept = ?, rows_mapped = ?, rows_abroad = ?,
                rows_unknown = ?, total_value = ?, seconds = ? WHERE id = ?""",
-            [report.rows_kept, report.rows_mapped, report.rows_abroad, report.rows_unknown,
-             report.total_value, report.seconds, import_id],
+            [
+                report.rows_kept,
+                report.rows_mapped,
+                report.rows_abroad,
+                report.rows_unknown,
+                report.total_value,
+                report.seconds,
+                import_id,
+            ],
         )
         progress("Agrégation aux EPCI, départements, régions", 0.85)
         store.refresh_aggregates(read.kind)

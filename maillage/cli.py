@@ -34,8 +34,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-perimeter_app = typer.Typer(help="Perimeters: shipped ones and your own (YAML or CSV files).",
-                            no_args_is_help=True)
+perimeter_app = typer.Typer(
+    help="Perimeters: shipped ones and your own (YAML or CSV files).", no_args_is_help=True
+)
 app.add_typer(perimeter_app, name="perimeter")
 
 console = Console(stderr=True, soft_wrap=True)
@@ -72,9 +73,14 @@ class _RichProgress:
     """Adapter from the library's ``progress(message, fraction)`` callback to a rich bar."""
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                            TextColumn("{task.percentage:>3.0f} %"), TimeElapsedColumn(),
-                            console=console, transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f} %"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.task = self.bar.add_task("…", total=1.0)
 
     def __enter__(self) -> _RichProgress:
@@ -129,8 +135,9 @@ def emit_frame(df: pd.DataFrame, fmt: Fmt, *, title: str | None = None) -> None:
     else:
         table = Table(title=title, show_lines=False)
         for col in df.columns:
-            table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(
-                df[col]) else "left")
+            table.add_column(
+                str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left"
+            )
         for row in df.itertuples(index=False):
             table.add_row(*[_fmt_num(v) for v in row])
         out.print(table)
@@ -142,9 +149,12 @@ def emit_json(data: Any) -> None:
 
 def _modelled_banner(status: str) -> None:
     if status == "modelled":
-        console.print("[bold yellow]⚠ MODÉLISÉ[/]: ces flux sont estimés par un modèle "
-                      "gravitaire, pas observés. Importez les fichiers INSEE pour des flux "
-                      "observés (`maillage import`).", highlight=False)
+        console.print(
+            "[bold yellow]⚠ MODÉLISÉ[/]: ces flux sont estimés par un modèle "
+            "gravitaire, pas observés. Importez les fichiers INSEE pour des flux "
+            "observés (`maillage import`).",
+            highlight=False,
+        )
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -152,8 +162,9 @@ def _modelled_banner(status: str) -> None:
 
 @app.callback()
 def _main(
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
-                                         help="More log output (-vv for debug).")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+    ] = 0,
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -222,8 +233,13 @@ KindOpt = Annotated[list[str] | None, typer.Option("--kind", "-k", help="Flow ki
 
 @app.command()
 def territory(
-    ref: Annotated[str, typer.Argument(help="LEVEL:CODE (com:29019, epci:242900314, dep:29, "
-                                            "reg:53, per:slug), a code or a name.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="LEVEL:CODE (com:29019, epci:242900314, dep:29, "
+            "reg:53, per:slug), a code or a name."
+        ),
+    ],
     kind: KindOpt = None,
     top: Annotated[int, typer.Option(help="Number of partners listed.")] = 10,
     vintage: int | None = None,
@@ -239,8 +255,10 @@ def territory(
     try:
         with _store(read_only=True) as store:
             prof = profile(store, ref, kinds=kind, vintage=vintage)
-            tops = {k: partners(store, prof["territory"]["ref"], k, top=top, vintage=vintage)
-                    for k in prof["kinds"]}
+            tops = {
+                k: partners(store, prof["territory"]["ref"], k, top=top, vintage=vintage)
+                for k in prof["kinds"]
+            }
     except MaillageError as exc:
         _fail(exc)
     if fmt is Fmt.json:
@@ -251,34 +269,57 @@ def territory(
     for k, block in prof["kinds"].items():
         for ind in block["indicators"]:
             st = ind["stratum"]
-            rows.append({"kind": k, "indicator": ind["name"], "label": ind["label"],
-                         "value": ind["value"], "status": ind["status"],
-                         "stratum_median": st["median"], "stratum_q1": st["q1"],
-                         "stratum_q3": st["q3"],
-                         "rank": f"{st['rank']}/{st['n']}" if st["rank"] else None})
+            rows.append(
+                {
+                    "kind": k,
+                    "indicator": ind["name"],
+                    "label": ind["label"],
+                    "value": ind["value"],
+                    "status": ind["status"],
+                    "stratum_median": st["median"],
+                    "stratum_q1": st["q1"],
+                    "stratum_q3": st["q3"],
+                    "rank": f"{st['rank']}/{st['n']}" if st["rank"] else None,
+                }
+            )
     df = pd.DataFrame(rows)
     if fmt is Fmt.csv:
         emit_frame(df, fmt)
         return
     t = prof["territory"]
-    out.print(f"[bold]{t['name']}[/] ({t['level_label']} {t['code']}) — population "
-              f"{_fmt_num(t['population'])}, {t['n_communes']} commune(s)")
+    out.print(
+        f"[bold]{t['name']}[/] ({t['level_label']} {t['code']}) — population "
+        f"{_fmt_num(t['population'])}, {t['n_communes']} commune(s)"
+    )
     for k, block in prof["kinds"].items():
         _modelled_banner(block["meta"]["status"])
-        out.print(f"Strate: {block['stratum']} ({block['stratum_size']} territoires) — source: "
-                  f"{block['meta']['source']} {block['meta']['vintage']}", highlight=False)
-        emit_frame(df[df.kind == k].drop(columns=["kind"]), fmt,
-                   title=KIND_LABELS_FR.get(k, k))
-        emit_frame(tops[k][["partner_code", "partner_name", "out_value", "in_value",
-                            "out_share_p", "in_share_q", "reliability"]], fmt,
-                   title=f"Principaux partenaires — {KIND_LABELS_FR.get(k, k)}")
+        out.print(
+            f"Strate: {block['stratum']} ({block['stratum_size']} territoires) — source: "
+            f"{block['meta']['source']} {block['meta']['vintage']}",
+            highlight=False,
+        )
+        emit_frame(df[df.kind == k].drop(columns=["kind"]), fmt, title=KIND_LABELS_FR.get(k, k))
+        emit_frame(
+            tops[k][
+                [
+                    "partner_code",
+                    "partner_name",
+                    "out_value",
+                    "in_value",
+                    "out_share_p",
+                    "in_share_q",
+                    "reliability",
+                ]
+            ],
+            fmt,
+            title=f"Principaux partenaires — {KIND_LABELS_FR.get(k, k)}",
+        )
 
 
 @app.command()
 def flows(
     from_: Annotated[str, typer.Option("--from", help="Territory (LEVEL:CODE or name).")],
-    to: Annotated[str | None, typer.Option("--to", help="Second territory: the pair view.")]
-    = None,
+    to: Annotated[str | None, typer.Option("--to", help="Second territory: the pair view.")] = None,
     kind: Annotated[str, typer.Option("--kind", "-k", help="Flow kind.")] = "commute",
     direction: Annotated[str, typer.Option(help="out, in or both.")] = "both",
     level: Annotated[str | None, typer.Option(help="Partner level.")] = None,
@@ -297,8 +338,16 @@ def flows(
     try:
         with _store(read_only=True) as store:
             if to is None:
-                df = partners(store, from_, kind, direction=direction, level=level, top=top,
-                              threshold=threshold, vintage=vintage)
+                df = partners(
+                    store,
+                    from_,
+                    kind,
+                    direction=direction,
+                    level=level,
+                    top=top,
+                    threshold=threshold,
+                    vintage=vintage,
+                )
                 if fmt is not Fmt.json:
                     _modelled_banner(df["status"].iloc[0] if len(df) else "")
                 emit_frame(df, fmt)
@@ -311,27 +360,42 @@ def flows(
         res["detail"] = _clean(det.head(top) if not detail else det)
         emit_json(res)
         return
-    summary = pd.DataFrame([
-        {"from": res["a"]["name"], "to": res["b"]["name"], "value": res["a_to_b"],
-         "share_of_origin": res["share_of_a_origin_to_b"], "status": res["status"]},
-        {"from": res["b"]["name"], "to": res["a"]["name"], "value": res["b_to_a"],
-         "share_of_origin": res["share_of_b_origin_to_a"], "status": res["status"]},
-    ])
+    summary = pd.DataFrame(
+        [
+            {
+                "from": res["a"]["name"],
+                "to": res["b"]["name"],
+                "value": res["a_to_b"],
+                "share_of_origin": res["share_of_a_origin_to_b"],
+                "status": res["status"],
+            },
+            {
+                "from": res["b"]["name"],
+                "to": res["a"]["name"],
+                "value": res["b_to_a"],
+                "share_of_origin": res["share_of_b_origin_to_a"],
+                "status": res["status"],
+            },
+        ]
+    )
     if fmt is Fmt.table:
         _modelled_banner(res["status"])
-    emit_frame(summary if not detail else det, fmt,
-               title=f"{KIND_LABELS_FR.get(kind, kind)} — solde pour {res['a']['name']}: "
-                     f"{_fmt_num(res['balance_for_a'])}")
+    emit_frame(
+        summary if not detail else det,
+        fmt,
+        title=f"{KIND_LABELS_FR.get(kind, kind)} — solde pour {res['a']['name']}: "
+        f"{_fmt_num(res['balance_for_a'])}",
+    )
 
 
 @app.command()
 def indicators(
-    level: Annotated[str, typer.Option(help="commune, epci, ept, departement, region, "
-                                            "perimeter")] = "epci",
+    level: Annotated[
+        str, typer.Option(help="commune, epci, ept, departement, region, perimeter")
+    ] = "epci",
     kind: Annotated[str, typer.Option("--kind", "-k")] = "commute",
     vintage: int | None = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="Write CSV here.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write CSV here.")] = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """All indicators for every territory of a level, in one pass.
@@ -365,8 +429,10 @@ class ImportSource(str, Enum):
 @app.command(name="import")
 def import_(
     source: Annotated[ImportSource, typer.Argument(help="What the file is (auto: detect).")],
-    path_or_url: Annotated[str, typer.Argument(help="Local file (zip, csv, xlsx) or URL, or "
-                                                    "'catalog:<source>:<vintage>'.")],
+    path_or_url: Annotated[
+        str,
+        typer.Argument(help="Local file (zip, csv, xlsx) or URL, or 'catalog:<source>:<vintage>'."),
+    ],
     vintage: int | None = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
@@ -383,8 +449,9 @@ def import_(
     try:
         path = _fetch_if_url(path_or_url, src, vintage)
         with _store() as store, _RichProgress() as prog:
-            rep = import_flows(store, path, source=src.replace("-", "_"), kind=kind,
-                               vintage=vintage, progress=prog)
+            rep = import_flows(
+                store, path, source=src.replace("-", "_"), kind=kind, vintage=vintage, progress=prog
+            )
     except MaillageError as exc:
         _fail(exc)
     for w in rep.warnings:
@@ -395,8 +462,9 @@ def import_(
     else:
         d.pop("unknown_codes")
         d.pop("warnings")
-        emit_frame(pd.DataFrame([d]).T.reset_index().rename(columns={"index": "field", 0:
-                                                                     "value"}), fmt)
+        emit_frame(
+            pd.DataFrame([d]).T.reset_index().rename(columns={"index": "field", 0: "value"}), fmt
+        )
 
 
 def _fetch_if_url(path_or_url: str, source: str, vintage: int | None) -> Path:
@@ -499,13 +567,15 @@ def perimeter_show(slug: str, fmt: FormatOpt = Fmt.table) -> None:
     """Show the member communes of a perimeter with their EPCI."""
     try:
         with _store(read_only=True) as store:
-            df = store.df("""SELECT m.commune, c.name, c.population, e.code AS epci,
+            df = store.df(
+                """SELECT m.commune, c.name, c.population, e.code AS epci,
                              te.name AS epci_name FROM membership m
                              JOIN territory c ON c.level = 'commune' AND c.code = m.commune
                              LEFT JOIN membership e ON e.commune = m.commune AND e.level = 'epci'
                              LEFT JOIN territory te ON te.level = 'epci' AND te.code = e.code
                              WHERE m.level = 'perimeter' AND m.code = ? ORDER BY m.commune""",
-                          [slug])
+                [slug],
+            )
             if df.empty:
                 raise MaillageError(f"no perimeter '{slug}'; see `maillage perimeter list`")
     except MaillageError as exc:

@@ -101,6 +101,8 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self._held: pd.DataFrame | None = None  # cached summary of flow sets
+        self._memo: dict[tuple[Any, ...], Any] = {}  # derived results, dropped on writes
         if read_only and not self.path.exists():
             raise StoreError(
                 f"no observatory database at {self.path}. Run `maillage build` first "
@@ -158,6 +160,7 @@ class Store:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All-or-nothing block: commit on success, roll back on any exception."""
         self.con.execute("BEGIN TRANSACTION")
+        self._forget()
         try:
             yield self.con
         except BaseException:
@@ -165,6 +168,18 @@ class Store:
             raise
         else:
             self.con.execute("COMMIT")
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        self._held = None
+        self._memo.clear()
+
+    def memo(self, key: tuple[Any, ...], compute: Any) -> Any:
+        """``compute()`` once per key until the next write through this store."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def get_meta(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM meta WHERE key = ?", [key])
@@ -204,27 +219,40 @@ class Store:
         """The import log, newest first."""
         return self.df("SELECT * FROM import_log ORDER BY id DESC")
 
+    def flow_sets(self) -> pd.DataFrame:
+        """(kind, vintage, status) sets held, cached until the next write through the store."""
+        if self._held is None:
+            self._held = self.df(
+                "SELECT kind, vintage, status, count(*) AS rows FROM flow GROUP BY ALL"
+            )
+        return self._held
+
     def current(self, kind: str, vintage: int | None = None) -> tuple[int, str] | None:
         """The (vintage, status) used for ``kind``: observed beats modelled, newest first."""
-        sql = (
-            "SELECT vintage, status FROM flow WHERE kind = ? "
-            + ("AND vintage = ? " if vintage is not None else "")
-            + "GROUP BY vintage, status ORDER BY (status = 'observed') DESC, vintage DESC LIMIT 1"
+        sets = self.flow_sets()
+        sets = sets[sets["kind"] == kind]
+        if vintage is not None:
+            sets = sets[sets["vintage"] == vintage]
+        if sets.empty:
+            return None
+        best = (
+            sets.assign(obs=sets["status"] == "observed")
+            .sort_values(["obs", "vintage"], ascending=False)
+            .iloc[0]
         )
-        params: list[Any] = [kind] + ([vintage] if vintage is not None else [])
-        cur = self.con.cursor()
-        try:
-            row = cur.execute(sql, params).fetchone()
-        finally:
-            cur.close()
-        return None if row is None else (int(row[0]), str(row[1]))
+        return int(best["vintage"]), str(best["status"])
 
     def kinds(self) -> list[str]:
-        return [r for (r,) in self.con.cursor().execute("SELECT DISTINCT kind FROM flow").fetchall()]
+        """Flow kinds held."""
+        return sorted(set(self.flow_sets()["kind"]))
 
     # -- derived tables ---------------------------------------------------------------------
 
     def refresh_aggregates(self, kind: str | None = None) -> None:
+        self._forget()
+        self._refresh_aggregates(kind)
+
+    def _refresh_aggregates(self, kind: str | None = None) -> None:
         """Rebuild ``flow_agg``: flows summed to every partitioning supra-communal level.
 
         A destination outside France keeps a pseudo-code (``!abroad``, ``!unknown``) and a

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from maillage.cli import app
 
 runner = CliRunner()
-FLUX = Path(__file__).parent / "data" / "build" / "base-flux-mobilite-domicile-lieu-travail-2021.csv"
+FLUX = (
+    Path(__file__).parent / "data" / "build" / "base-flux-mobilite-domicile-lieu-travail-2021.csv"
+)
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 

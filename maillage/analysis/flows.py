@@ -118,7 +118,9 @@ def partners(
     threshold : drop partners whose ranking value is below it.
     """
     if direction not in DIRECTIONS:
-        raise ValidationError(f"direction must be one of {', '.join(DIRECTIONS)}, not '{direction}'")
+        raise ValidationError(
+            f"direction must be one of {', '.join(DIRECTIONS)}, not '{direction}'"
+        )
     territory = ref if isinstance(ref, Territory) else resolve(store, ref)
     level = level or default_partner_level(territory)
     vint, status = _resolve_current(store, kind, vintage)
@@ -130,8 +132,9 @@ def partners(
     raw["balance"] = raw["in_value"] - raw["out_value"]
     rank_col = {"out": "out_value", "in": "in_value", "both": "total"}[direction]
     raw = raw[raw[rank_col] > 0]
-    raw = raw[raw[rank_col] >= threshold].sort_values([rank_col, "partner"],
-                                                      ascending=[False, True])
+    raw = raw[raw[rank_col] >= threshold].sort_values(
+        [rank_col, "partner"], ascending=[False, True]
+    )
     if top is not None:
         raw = raw.head(int(top))
     codes = [c for c in raw["partner"] if not str(c).startswith("!")]
@@ -144,27 +147,43 @@ def partners(
         code = str(rec.partner)
         r_q = float(pm["origin_total"].get(code, 0.0)) if code in pm.index else 0.0
         e_q = float(pm["destination_total"].get(code, 0.0)) if code in pm.index else 0.0
-        rows.append({
-            "partner_level": level if not code.startswith("!") else None,
-            "partner_code": code,
-            "partner_name": PSEUDO_NAMES.get(code) or (
-                names["name"].get(code, code) if code in names.index else code),
-            "partner_population": float(names["population"].get(code))
-            if code in names.index and pd.notna(names["population"].get(code)) else None,
-            "out_value": float(rec.out_value),
-            "in_value": float(rec.in_value),
-            "total": float(rec.total),
-            "balance": float(rec.balance),
-            "out_share_p": _share(rec.out_value, r_p),
-            "out_share_q": _share(rec.out_value, e_q),
-            "in_share_q": _share(rec.in_value, r_q),
-            "in_share_p": _share(rec.in_value, e_p),
-            "reliability": reliability(float(rec.total), status),
-            "status": status,
-        })
-    cols = ["partner_level", "partner_code", "partner_name", "partner_population", "out_value",
-            "in_value", "total", "balance", "out_share_p", "out_share_q", "in_share_q",
-            "in_share_p", "reliability", "status"]
+        rows.append(
+            {
+                "partner_level": level if not code.startswith("!") else None,
+                "partner_code": code,
+                "partner_name": PSEUDO_NAMES.get(code)
+                or (names["name"].get(code, code) if code in names.index else code),
+                "partner_population": float(names["population"].get(code))
+                if code in names.index and pd.notna(names["population"].get(code))
+                else None,
+                "out_value": float(rec.out_value),
+                "in_value": float(rec.in_value),
+                "total": float(rec.total),
+                "balance": float(rec.balance),
+                "out_share_p": _share(rec.out_value, r_p),
+                "out_share_q": _share(rec.out_value, e_q),
+                "in_share_q": _share(rec.in_value, r_q),
+                "in_share_p": _share(rec.in_value, e_p),
+                "reliability": reliability(float(rec.total), status),
+                "status": status,
+            }
+        )
+    cols = [
+        "partner_level",
+        "partner_code",
+        "partner_name",
+        "partner_population",
+        "out_value",
+        "in_value",
+        "total",
+        "balance",
+        "out_share_p",
+        "out_share_q",
+        "in_share_q",
+        "in_share_p",
+        "reliability",
+        "status",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -173,7 +192,11 @@ def _share(value: float, total: float) -> float | None:
 
 
 def between(
-    store: Store, a: str | Territory, b: str | Territory, kind: str, *,
+    store: Store,
+    a: str | Territory,
+    b: str | Territory,
+    kind: str,
+    *,
     vintage: int | None = None,
 ) -> dict[str, Any]:
     """Flows both ways between two territories of any level for one kind, with the detail.
@@ -236,8 +259,11 @@ def pair(store: Store, a: str, b: str, *, kinds: list[str] | None = None) -> dic
     if ta.level == tb.level and ta.code == tb.code:
         raise ValidationError("a pair needs two different territories")
     held = kinds or sorted(store.kinds())
-    return {"a": ta.as_dict(), "b": tb.as_dict(),
-            "kinds": {k: between(store, ta, tb, k) for k in held}}
+    return {
+        "a": ta.as_dict(),
+        "b": tb.as_dict(),
+        "kinds": {k: between(store, ta, tb, k) for k in held},
+    }
 
 
 def flow_lines(
@@ -258,12 +284,22 @@ def flow_lines(
     Flows abroad are left out of lines (they have no point); internal flows too.
     """
     if direction not in DIRECTIONS:
-        raise ValidationError(f"direction must be one of {', '.join(DIRECTIONS)}, not '{direction}'")
+        raise ValidationError(
+            f"direction must be one of {', '.join(DIRECTIONS)}, not '{direction}'"
+        )
     vint, status = _resolve_current(store, kind, vintage)
     if ref is not None:
         territory = ref if isinstance(ref, Territory) else resolve(store, ref)
-        p = partners(store, territory, kind, direction=direction, level=level, top=top,
-                     threshold=threshold, vintage=vint)
+        p = partners(
+            store,
+            territory,
+            kind,
+            direction=direction,
+            level=level,
+            top=top,
+            threshold=threshold,
+            vintage=vint,
+        )
         p = p[~p["partner_code"].str.startswith("!")]
         rows = []
         for r in p.itertuples(index=False):
@@ -271,8 +307,9 @@ def flow_lines(
                 rows.append((territory.level, territory.code, level, r.partner_code, r.out_value))
             if direction in ("in", "both") and r.in_value > 0:
                 rows.append((level, r.partner_code, territory.level, territory.code, r.in_value))
-        df = pd.DataFrame(rows, columns=["origin_level", "origin", "destination_level",
-                                         "destination", "value"])
+        df = pd.DataFrame(
+            rows, columns=["origin_level", "origin", "destination_level", "destination", "value"]
+        )
     else:
         table = "flow" if level == "commune" else "flow_agg"
         lvl = "" if level == "commune" else "AND level = ?"

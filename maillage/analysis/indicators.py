@@ -22,6 +22,7 @@ modelled flows are labelled ``modelled`` wherever they are shown.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,58 +58,103 @@ class Indicator:
 
 
 INDICATORS: tuple[Indicator, ...] = (
-    Indicator("origin_total", "persons", "F_PP + Σ_{B≠P} F_PB", {
-        "default": "Total au départ",
-        "commute": "Actifs occupés résidents",
-        "school": "Élèves et étudiants résidents",
-        "residential": "Résidents un an auparavant",
-    }),
-    Indicator("destination_total", "persons", "F_PP + Σ_{A≠P} F_AP", {
-        "default": "Total à l'arrivée",
-        "commute": "Emplois occupés (lieu de travail)",
-        "school": "Élèves et étudiants scolarisés",
-        "residential": "Résidents actuels (1 an ou plus)",
-    }),
-    Indicator("internal", "persons", "F_PP", {
-        "default": "Flux interne",
-        "commute": "Actifs résidant et travaillant sur place",
-        "school": "Élèves scolarisés sur place",
-        "residential": "Résidents stables",
-    }),
-    Indicator("outflow", "persons", "Σ_{B≠P} F_PB", {
-        "default": "Flux sortants",
-        "commute": "Actifs sortants",
-        "school": "Élèves sortants",
-        "residential": "Départs",
-    }),
-    Indicator("inflow", "persons", "Σ_{A≠P} F_AP", {
-        "default": "Flux entrants",
-        "commute": "Actifs entrants",
-        "school": "Élèves entrants",
-        "residential": "Arrivées",
-    }),
-    Indicator("net_balance", "persons", "inflow − outflow", {
-        "default": "Solde (entrants − sortants)",
-        "residential": "Solde migratoire interne",
-    }),
-    Indicator("self_containment", "share", "F_PP / origin_total", {
-        "default": "Part des résidents restant sur place",
-        "commute": "Part des actifs travaillant sur place",
-        "school": "Part des élèves scolarisés sur place",
-        "residential": "Part des résidents restés sur place",
-    }),
-    Indicator("destination_containment", "share", "F_PP / destination_total", {
-        "default": "Part des arrivées venant du territoire",
-        "commute": "Part des emplois occupés par des résidents",
-        "school": "Part des élèves scolarisés résidant sur place",
-        "residential": "Part des résidents déjà présents un an avant",
-    }),
-    Indicator("concentration", "index", "100 · destination_total / origin_total", {
-        "default": "Indice de concentration",
-        "commute": "Indicateur de concentration d'emploi",
-        "school": "Indice de concentration scolaire",
-        "residential": "Indice d'attractivité résidentielle",
-    }),
+    Indicator(
+        "origin_total",
+        "persons",
+        "F_PP + Σ_{B≠P} F_PB",
+        {
+            "default": "Total au départ",
+            "commute": "Actifs occupés résidents",
+            "school": "Élèves et étudiants résidents",
+            "residential": "Résidents un an auparavant",
+        },
+    ),
+    Indicator(
+        "destination_total",
+        "persons",
+        "F_PP + Σ_{A≠P} F_AP",
+        {
+            "default": "Total à l'arrivée",
+            "commute": "Emplois occupés (lieu de travail)",
+            "school": "Élèves et étudiants scolarisés",
+            "residential": "Résidents actuels (1 an ou plus)",
+        },
+    ),
+    Indicator(
+        "internal",
+        "persons",
+        "F_PP",
+        {
+            "default": "Flux interne",
+            "commute": "Actifs résidant et travaillant sur place",
+            "school": "Élèves scolarisés sur place",
+            "residential": "Résidents stables",
+        },
+    ),
+    Indicator(
+        "outflow",
+        "persons",
+        "Σ_{B≠P} F_PB",
+        {
+            "default": "Flux sortants",
+            "commute": "Actifs sortants",
+            "school": "Élèves sortants",
+            "residential": "Départs",
+        },
+    ),
+    Indicator(
+        "inflow",
+        "persons",
+        "Σ_{A≠P} F_AP",
+        {
+            "default": "Flux entrants",
+            "commute": "Actifs entrants",
+            "school": "Élèves entrants",
+            "residential": "Arrivées",
+        },
+    ),
+    Indicator(
+        "net_balance",
+        "persons",
+        "inflow − outflow",
+        {
+            "default": "Solde (entrants − sortants)",
+            "residential": "Solde migratoire interne",
+        },
+    ),
+    Indicator(
+        "self_containment",
+        "share",
+        "F_PP / origin_total",
+        {
+            "default": "Part des résidents restant sur place",
+            "commute": "Part des actifs travaillant sur place",
+            "school": "Part des élèves scolarisés sur place",
+            "residential": "Part des résidents restés sur place",
+        },
+    ),
+    Indicator(
+        "destination_containment",
+        "share",
+        "F_PP / destination_total",
+        {
+            "default": "Part des arrivées venant du territoire",
+            "commute": "Part des emplois occupés par des résidents",
+            "school": "Part des élèves scolarisés résidant sur place",
+            "residential": "Part des résidents déjà présents un an avant",
+        },
+    ),
+    Indicator(
+        "concentration",
+        "index",
+        "100 · destination_total / origin_total",
+        {
+            "default": "Indice de concentration",
+            "commute": "Indicateur de concentration d'emploi",
+            "school": "Indice de concentration scolaire",
+            "residential": "Indice d'attractivité résidentielle",
+        },
+    ),
 )
 INDICATOR_NAMES = tuple(i.name for i in INDICATORS)
 _BY_NAME = {i.name: i for i in INDICATORS}
@@ -119,8 +165,11 @@ _BY_NAME = {i.name: i for i in INDICATORS}
 
 def _ratio(num: pd.Series, den: pd.Series, name: str, scale: float = 1.0) -> pd.Series:
     den = den.astype("float64")
-    out = pd.Series(np.where(den > 0, scale * num.astype("float64") / den.where(den > 0, 1.0),
-                             np.nan), index=num.index, name=name)
+    out = pd.Series(
+        np.where(den > 0, scale * num.astype("float64") / den.where(den > 0, 1.0), np.nan),
+        index=num.index,
+        name=name,
+    )
     return out
 
 
@@ -159,7 +208,10 @@ def reliability(value: float, status: str) -> str:
 
 
 def derive(margins: pd.DataFrame) -> pd.DataFrame:
-    """Add every derived indicator to a frame of margins (internal, origin_total, destination_total)."""
+    """Add every derived indicator to a frame of margins.
+
+    The frame holds ``internal``, ``origin_total`` and ``destination_total``.
+    """
     out = margins.copy()
     out["outflow"] = out["origin_total"] - out["internal"]
     out["inflow"] = out["destination_total"] - out["internal"]
@@ -190,7 +242,7 @@ def population_class(level: str, population: float | None) -> str:
     if population is None or (isinstance(population, float) and math.isnan(population)):
         return "inconnue"
     edges = [0.0, *bounds, math.inf]
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         if lo <= population < hi:
             return f"{_fmt_k(lo)}–{_fmt_k(hi)}" if hi != math.inf else f"≥ {_fmt_k(lo)}"
     return "inconnue"
@@ -259,7 +311,11 @@ def _resolve_current(store: Store, kind: str, vintage: int | None) -> tuple[int,
 
 
 def margins(
-    store: Store, level: str, kind: str, *, vintage: int | None = None,
+    store: Store,
+    level: str,
+    kind: str,
+    *,
+    vintage: int | None = None,
     code: str | None = None,
 ) -> pd.DataFrame:
     """Internal flow, origin and destination totals of every territory of ``level``.
@@ -317,8 +373,9 @@ def margins(
     return df.set_index("code").sort_index()
 
 
-def indicator_table(store: Store, level: str, kind: str, *, vintage: int | None = None
-                    ) -> pd.DataFrame:
+def indicator_table(
+    store: Store, level: str, kind: str, *, vintage: int | None = None
+) -> pd.DataFrame:
     """Every indicator for every territory of ``level``, with name, population, type, stratum.
 
     This is the one-pass computation used for choropleths and strata.
@@ -328,8 +385,14 @@ def indicator_table(store: Store, level: str, kind: str, *, vintage: int | None 
         "SELECT code, name, population, type FROM territory WHERE level = ?", [level]
     ).set_index("code")
     out = terr.join(m, how="left")
-    for col in ("internal", "origin_total", "destination_total", "outflow", "inflow",
-                "net_balance"):
+    for col in (
+        "internal",
+        "origin_total",
+        "destination_total",
+        "outflow",
+        "inflow",
+        "net_balance",
+    ):
         out[col] = out[col].fillna(0.0)
     out["population_class"] = [population_class(level, p) for p in out["population"]]
     out["stratum"] = [stratum_of(level, t, p) for t, p in zip(out["type"], out["population"])]
@@ -371,8 +434,11 @@ def source_meta(store: Store, kind: str, vintage: int | None = None) -> dict[str
 
 def _stratum_table(store: Store, level: str, kind: str, vintage: int | None) -> pd.DataFrame:
     # perimeters are compared with EPCI
-    return indicator_table(store, "epci" if level == "perimeter" else level, kind,
-                           vintage=vintage)
+    lvl = "epci" if level == "perimeter" else level
+    return store.memo(
+        ("indicator_table", lvl, kind, vintage),
+        lambda: indicator_table(store, lvl, kind, vintage=vintage),
+    )
 
 
 def indicators_for(
@@ -389,22 +455,34 @@ def indicators_for(
     for ind in INDICATORS:
         value = None if row is None else row[ind.name]
         value = None if value is None or pd.isna(value) else float(value)
-        items.append({
-            "name": ind.name,
-            "label": ind.label(kind),
-            "unit": ind.unit,
-            "formula": ind.formula,
-            "value": value,
-            "status": meta["status"],
-            "reliability": reliability(value, meta["status"]) if ind.unit == "persons" else None,
-            "stratum": stratum_stats(members[ind.name], value),
-        })
-    return {"kind": kind, "stratum": key, "stratum_size": len(members),
-            "meta": meta, "indicators": items}
+        items.append(
+            {
+                "name": ind.name,
+                "label": ind.label(kind),
+                "unit": ind.unit,
+                "formula": ind.formula,
+                "value": value,
+                "status": meta["status"],
+                "reliability": reliability(value, meta["status"])
+                if ind.unit == "persons"
+                else None,
+                "stratum": stratum_stats(members[ind.name], value),
+            }
+        )
+    return {
+        "kind": kind,
+        "stratum": key,
+        "stratum_size": len(members),
+        "meta": meta,
+        "indicators": items,
+    }
 
 
 def profile(
-    store: Store, ref: str | Territory, *, kinds: list[str] | None = None,
+    store: Store,
+    ref: str | Territory,
+    *,
+    kinds: list[str] | None = None,
     vintage: int | None = None,
 ) -> dict[str, Any]:
     """The profile of a territory: identity, and its indicators per flow kind vs its stratum."""
@@ -415,9 +493,11 @@ def profile(
         [territory.level, territory.code],
     )
     return {
-        "territory": territory.as_dict() | {"n_communes": int(n_communes or 0),
-                                            "population_class": population_class(
-                                                territory.level, territory.population)},
+        "territory": territory.as_dict()
+        | {
+            "n_communes": int(n_communes or 0),
+            "population_class": population_class(territory.level, territory.population),
+        },
         "kinds": {k: indicators_for(store, territory, k, vintage=vintage) for k in held},
     }
 
@@ -427,6 +507,4 @@ def indicator(name: str) -> Indicator:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise KeyError(
-            f"unknown indicator '{name}'. Known: {', '.join(INDICATOR_NAMES)}"
-        ) from None
+        raise KeyError(f"unknown indicator '{name}'. Known: {', '.join(INDICATOR_NAMES)}") from None

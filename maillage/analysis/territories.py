@@ -138,8 +138,7 @@ def resolve(store: Store, ref: str) -> Territory:
 def _resolve_name(store: Store, name: str) -> Territory:
     key = normalise_name(name)
     exact = store.df(
-        f"SELECT * FROM territory WHERE {_SQL_NORMALISED} = ? "
-        "ORDER BY population DESC NULLS LAST",
+        f"SELECT * FROM territory WHERE {_SQL_NORMALISED} = ? ORDER BY population DESC NULLS LAST",
         [key],
     )
     if len(exact) == 1:

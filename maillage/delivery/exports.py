@@ -41,31 +41,37 @@ def indicators_frame(prof: dict) -> pd.DataFrame:
     for kind, block in prof["kinds"].items():
         for ind in block["indicators"]:
             st = ind["stratum"]
-            rows.append({
-                "territory_ref": prof["territory"]["ref"],
-                "territory_name": prof["territory"]["name"],
-                "kind": kind,
-                "indicator": ind["name"],
-                "label_fr": ind["label"],
-                "unit": ind["unit"],
-                "value": ind["value"],
-                "status": ind["status"],
-                "reliability": ind["reliability"],
-                "stratum": block["stratum"],
-                "stratum_n": st["n"],
-                "stratum_mean": st["mean"],
-                "stratum_median": st["median"],
-                "stratum_q1": st["q1"],
-                "stratum_q3": st["q3"],
-                "rank_in_stratum": st["rank"],
-                "source": block["meta"]["source"],
-                "vintage": block["meta"]["vintage"],
-            })
+            rows.append(
+                {
+                    "territory_ref": prof["territory"]["ref"],
+                    "territory_name": prof["territory"]["name"],
+                    "kind": kind,
+                    "indicator": ind["name"],
+                    "label_fr": ind["label"],
+                    "unit": ind["unit"],
+                    "value": ind["value"],
+                    "status": ind["status"],
+                    "reliability": ind["reliability"],
+                    "stratum": block["stratum"],
+                    "stratum_n": st["n"],
+                    "stratum_mean": st["mean"],
+                    "stratum_median": st["median"],
+                    "stratum_q1": st["q1"],
+                    "stratum_q3": st["q3"],
+                    "rank_in_stratum": st["rank"],
+                    "source": block["meta"]["source"],
+                    "vintage": block["meta"]["vintage"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def export_csv(
-    store: Store, ref: str, folder: str | Path, *, kinds: list[str] | None = None,
+    store: Store,
+    ref: str,
+    folder: str | Path,
+    *,
+    kinds: list[str] | None = None,
     top: int | None = None,
 ) -> list[Path]:
     """Write ``<slug>_indicators.csv``, ``<slug>_partners_<kind>.csv`` and a provenance JSON."""

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import threading
 import hashlib
 import re
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,11 +89,14 @@ class OpenedFile:
     ----------
     path : the file the user gave.
     display : how messages name it (``archive.zip!member.csv`` for a zip member).
-    sha256 : checksum of the original file (the zip itself for a zip).
+    sha256 : checksum of the original file (the zip itself for a zip), computed in a
+        background thread while DuckDB reads the file.
     member : name of the CSV inside the zip, or None.
     format : ``"csv"``, ``"zip"`` or ``"xlsx"``.
     csv_path : the CSV DuckDB reads (None for XLSX).
-    encoding : ``"utf-8"`` or ``"iso-8859-1"`` (None for XLSX).
+    encoding : ``"utf-8"`` or ``"iso-8859-1"`` (None for XLSX). For a bare CSV whose first
+        64 KiB are valid UTF-8, DuckDB checks the rest while reading; on an invalid byte the
+        file is copied to UTF-8 as ISO-8859-1 and read again (:func:`run_scan`).
     separator : the separator found in the header line (None for XLSX).
     header : column names as written in the file (BOM removed).
     size : bytes of the CSV (or of the XLSX).
@@ -102,7 +107,7 @@ class OpenedFile:
 
     path: Path
     display: str
-    sha256: str
+    checksum: Future[str]
     member: str | None
     format: str
     csv_path: Path | None
@@ -114,6 +119,20 @@ class OpenedFile:
     header_row: int | None = None
     rows: list[tuple[int, list[Any]]] | None = None
     warnings: list[str] = field(default_factory=list)
+    tmp: Path | None = None
+    encoding_checked: bool = True
+
+    @property
+    def sha256(self) -> str:
+        """Checksum of the original file (waits for the background computation)."""
+        return self.checksum.result()
+
+    def reread_as_latin1(self) -> None:
+        """Switch to an ISO-8859-1 reading (a UTF-8 copy DuckDB can read)."""
+        assert self.csv_path is not None and self.tmp is not None
+        self.csv_path = _transcode_to_utf8(self.csv_path, self.tmp / f"utf8-{self.csv_path.name}")
+        self.encoding = "iso-8859-1"
+        self.encoding_checked = True
 
 
 @dataclass(frozen=True)
@@ -190,8 +209,8 @@ def csv_scan_sql(opened: OpenedFile) -> str:
     """The DuckDB ``read_csv(...)`` expression reading every column of the CSV as text.
 
     The dialect is fixed (no sniffing): the separator found in the header, ``"`` quotes, UTF-8
-    (ISO-8859-1 files were copied to UTF-8 when opened). Malformed rows go to DuckDB's ``reject_errors`` table (see
-    :func:`raise_rejects`) instead of stopping at the first one.
+    (ISO-8859-1 files were copied to UTF-8 when opened). Malformed rows go to DuckDB's
+    ``reject_errors`` table (see :func:`raise_rejects`) instead of stopping at the first one.
     """
     assert opened.csv_path is not None and opened.separator is not None
     columns = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in opened.header)
@@ -202,14 +221,45 @@ def csv_scan_sql(opened: OpenedFile) -> str:
     )
 
 
-def run_scan(con: duckdb.DuckDBPyConnection, opened: OpenedFile, sql: str) -> None:
-    """Run a statement reading the CSV; DuckDB parse errors become SourceErrors."""
+def run_scan(
+    con: duckdb.DuckDBPyConnection,
+    opened: OpenedFile,
+    build: Callable[[OpenedFile], str],
+    *,
+    arrow: bool = False,
+) -> pa.Table | None:
+    """Run the statement ``build(opened)`` that reads the CSV; return its arrow result if asked.
+
+    DuckDB parse errors and malformed rows become one SourceError. When the file turns out not
+    to be UTF-8 (DuckDB rejects a row as INVALID ENCODING), it is read again as ISO-8859-1.
+    """
+    result = _run(con, opened, build(opened), arrow)
+    if opened.format == "xlsx":
+        return result
+    if not opened.encoding_checked and _has_encoding_rejects(con):
+        opened.reread_as_latin1()
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        result = _run(con, opened, build(opened), arrow)
+    opened.encoding_checked = True
+    raise_rejects(con, opened)
+    return result
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, opened: OpenedFile, sql: str, arrow: bool
+) -> pa.Table | None:
     try:
+        if arrow:
+            return con.sql(sql).to_arrow_table()
         con.execute(sql)
     except duckdb.Error as exc:
         raise _duckdb_source_error(exc, opened.display) from exc
-    if opened.format != "xlsx":
-        raise_rejects(con, opened)
+    return None
+
+
+def _has_encoding_rejects(con: duckdb.DuckDBPyConnection) -> bool:
+    sql = "SELECT count(*) FROM reject_errors WHERE error_type = 'INVALID ENCODING'"
+    return bool(scalar(con, sql))
 
 
 def stage_csv(
@@ -227,7 +277,11 @@ def stage_csv(
     line of each row (INSEE files have no quoted line breaks).
     """
     select = ", ".join(quote_ident(c) for c in keep)
-    run_scan(con, opened, f"CREATE TABLE {table} AS SELECT {select} FROM {csv_scan_sql(opened)}")
+    run_scan(
+        con,
+        opened,
+        lambda o: f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM {csv_scan_sql(o)}",
+    )
     return int(scalar(con, f"SELECT count(*) FROM {table}"))
 
 
@@ -315,6 +369,20 @@ def file_display(path: Path, member: str | None) -> str:
     return f"{path}!{member}" if member else str(path)
 
 
+def sha256_in_background(path: Path) -> Future[str]:
+    """Start computing the SHA-256 of ``path`` in a thread (hashlib releases the GIL)."""
+    future: Future[str] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(sha256_file(path))
+        except BaseException as exc:  # delivered to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="maillage-sha256", daemon=True).start()
+    return future
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -361,7 +429,7 @@ def open_table_file(
         if kind == "zip":
             yield _open_zip(path, Path(tmp), prefer_member)
         else:
-            yield _open_csv(path, path, None, Path(tmp), sha256=None)
+            yield _open_csv(path, path, None, Path(tmp), sha256_in_background(path))
 
 
 def _container_kind(path: Path) -> str:
@@ -401,8 +469,7 @@ def _open_zip(path: Path, tmp: Path, prefer_member: Sequence[str]) -> OpenedFile
                 f"the zip archive is truncated or damaged ({exc}); download it again.",
                 path=file_display(path, member),
             ) from exc
-    sha = sha256_file(path)
-    return _open_csv(path, target, member, tmp, sha256=sha, encoding=encoding)
+    return _open_csv(path, target, member, tmp, sha256_in_background(path), encoding=encoding)
 
 
 def _choose_member(zf: zipfile.ZipFile, path: Path, prefer: Sequence[str]) -> str:
@@ -477,48 +544,49 @@ def _open_csv(
     csv_path: Path,
     member: str | None,
     tmp: Path,
+    checksum: Future[str],
     *,
-    sha256: str | None,
     encoding: str | None = None,
 ) -> OpenedFile:
+    """Read the header; ``encoding`` is known for a zip member (checked while extracting)."""
     display = file_display(original, member)
     size = csv_path.stat().st_size
     if size == 0:
         raise SourceError("the file is empty (0 bytes); download it again.", path=display, line=1)
-    if sha256 is None or encoding is None:
-        digest = hashlib.sha256()
-        detector = _EncodingDetector()
-        with csv_path.open("rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-                detector.feed(chunk)
-        sha256 = sha256 or digest.hexdigest()
-        encoding = encoding or detector.result()
-        first = detector.first
-    else:
-        with csv_path.open("rb") as fh:
-            first = fh.read(4096)
+    with csv_path.open("rb") as fh:
+        first = fh.read(65536)
     _refuse_binary(first, display)
+    checked = encoding is not None
+    if encoding is None:
+        sample = _EncodingDetector()
+        sample.feed(first)
+        encoding = "utf-8" if sample.utf8 else "iso-8859-1"
+        checked = not sample.utf8 or len(first) == size
+        if len(first) == size:
+            encoding = sample.result()
     header_line = _first_line(first, encoding)
     separator = _find_separator(header_line)
     header = [h.strip().strip('"') for h in header_line.split(separator)] if separator else []
     if not separator:
         header = [header_line.strip()]
-    if encoding == "iso-8859-1":
-        # DuckDB's latin-1 reader refuses bytes 0x80–0x9F; read a UTF-8 copy instead
-        csv_path = _transcode_to_utf8(csv_path, tmp / f"utf8-{csv_path.name}")
-    return OpenedFile(
+    opened = OpenedFile(
         path=original,
         display=display,
-        sha256=sha256,
+        checksum=checksum,
         member=member,
         format="zip" if member else "csv",
         csv_path=csv_path,
-        encoding=encoding,
+        encoding="utf-8",
         separator=separator,
         header=header,
         size=size,
+        tmp=tmp,
+        encoding_checked=checked,
     )
+    if encoding == "iso-8859-1":
+        # DuckDB's latin-1 reader refuses bytes 0x80–0x9F; read a UTF-8 copy instead
+        opened.reread_as_latin1()
+    return opened
 
 
 def _transcode_to_utf8(source: Path, target: Path) -> Path:
@@ -613,7 +681,7 @@ def _open_xlsx(path: Path) -> OpenedFile:
     return OpenedFile(
         path=path,
         display=f"{path}!{sheet_name}",
-        sha256=sha256_file(path),
+        checksum=sha256_in_background(path),
         member=sheet_name,
         format="xlsx",
         csv_path=None,

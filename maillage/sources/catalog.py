@@ -136,7 +136,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
             member=f"base-texte-flux-mobilite-residentielle-{year}.csv",
             format="csv",
             encoding="iso-8859-1",
-            note="old 'base-texte' file, ISO-8859-1, ';' (DATA_SOURCES.md A.2); address not checked",
+            note="old 'base-texte' file, ISO-8859-1 (DATA_SOURCES.md A.2); address not checked",
         )
         for year in (2016, 2015, 2014)
     ),
