@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from maillage._errors import SourceError
 from maillage.store import Store
@@ -263,83 +264,121 @@ def import_flows(
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import an INSEE flow base or detail file into the store (all-or-nothing, idempotent)."""
-    t0 = time.perf_counter()
     store.require_built()
     progress("Lecture du fichier", 0.05)
     is_detail = source.startswith("detail") or (source == "auto" and _looks_like_detail(Path(path)))
+    breakdown = None
     if is_detail:
         from maillage.sources.detail import read_detail
 
-        read = read_detail(path, kind=kind, vintage=vintage)
-        table = read.table
+        read: Any = read_detail(path, kind=kind, vintage=vintage)
         breakdown = getattr(read, "breakdown", None)
     else:
         from maillage.sources.flux import read_flux
 
         read = read_flux(path, kind=kind, vintage=vintage)
-        table = read.table
-        breakdown = None
-    report = ImportReport(
-        source=read.source,
+    return store_flows(
+        store,
+        read.table,
         kind=read.kind,
         vintage=int(read.vintage),
-        file=str(path),
+        source=read.source,
+        file_name=Path(str(path)).name,
         sha256=read.sha256,
         rows_read=int(read.rows_read),
+        breakdown=breakdown,
+        member=getattr(read, "member", None),
         threshold=getattr(read, "threshold", None),
         warnings=list(read.warnings),
+        progress=progress,
     )
-    existing = _already_imported(store, read.sha256, read.kind, int(read.vintage))
+
+
+def store_flows(
+    store: Store,
+    table: pa.Table,
+    *,
+    kind: str,
+    vintage: int,
+    source: str,
+    file_name: str,
+    sha256: str,
+    rows_read: int,
+    status: str = "observed",
+    breakdown: pa.Table | None = None,
+    member: str | None = None,
+    threshold: float | None = None,
+    warnings: list[str] | None = None,
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Store commune flows read from any source, in one transaction; the common import path.
+
+    ``table`` has columns origin, destination (commune codes of any vintage, foreign codes)
+    and value; ``breakdown`` adds dimension and category. Codes are mapped to the reference,
+    abroad and unknown ones flagged; the flows of (kind, vintage) — and, for observed flows,
+    the modelled flows of that kind — are replaced. A file already imported (same sha256)
+    changes nothing.
+    """
+    t0 = time.perf_counter()
+    report = ImportReport(
+        source=source,
+        kind=kind,
+        vintage=int(vintage),
+        file=file_name,
+        sha256=sha256,
+        rows_read=int(rows_read),
+        threshold=threshold,
+        warnings=list(warnings or []),
+    )
+    existing = _already_imported(store, sha256, kind, int(vintage))
     if existing is not None:
         report.skipped = True
         report.import_id = existing
         report.warnings.append("this file was already imported: nothing changed")
         return report
     progress("Rattachement des codes communes au référentiel", 0.4)
-    df_codes = pd.concat(
-        [
-            pd.Series(table.column("origin").to_pylist()),
-            pd.Series(table.column("destination").to_pylist()),
-        ]
+    codes = pc.unique(
+        pa.concat_arrays(
+            [
+                table.column("origin").combine_chunks().cast(pa.string()),
+                table.column("destination").combine_chunks().cast(pa.string()),
+            ]
+        )
     )
-    mapping = _code_mapping(df_codes)
-    _count_mapping(report, table, mapping)
+    mapping = _code_mapping(pd.Series(codes.to_pylist(), dtype="str"))
     progress("Écriture dans l'observatoire", 0.7)
     started = dt.datetime.now()
     with store.transaction() as con:
         import_id = int(
             con.execute(
-                """INSERT INTO import_log (source, kind, vintage, status, file_name, member, sha256,
-               rows_read, threshold, warnings, started_at)
-               VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                """INSERT INTO import_log (source, kind, vintage, status, file_name, member,
+                   sha256, rows_read, threshold, started_at)
+                   VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?) RETURNING id""",
                 [
-                    read.source,
-                    read.kind,
-                    int(read.vintage),
-                    Path(str(path)).name,
-                    getattr(read, "member", None),
-                    read.sha256,
-                    int(read.rows_read),
-                    report.threshold,
-                    "\n".join(report.warnings),
+                    source,
+                    kind,
+                    int(vintage),
+                    file_name,
+                    member,
+                    sha256,
+                    int(rows_read),
+                    threshold,
                     started,
                 ],
             ).fetchone()[0]
         )
         con.register("_raw", table)
         con.register("_map", mapping)
+        _count_mapping(con, report, mapping)
+        replaced = "(vintage = ? OR status = 'modelled')" if status == "observed" else "vintage = ?"
+        con.execute(f"DELETE FROM flow WHERE kind = ? AND {replaced}", [kind, int(vintage)])
         con.execute(
-            "DELETE FROM flow WHERE kind = ? AND (vintage = ? OR status = 'modelled')",
-            [read.kind, int(read.vintage)],
+            "DELETE FROM flow_breakdown WHERE kind = ? AND vintage = ?", [kind, int(vintage)]
         )
-        con.execute(
-            "DELETE FROM flow_breakdown WHERE kind = ? AND vintage = ?",
-            [read.kind, int(read.vintage)],
-        )
-        con.execute(_INSERT_FLOWS, [read.kind, int(read.vintage), import_id])
+        con.execute(_INSERT_FLOWS, [kind, int(vintage), status, import_id])
         if breakdown is not None and len(breakdown):
             con.register("_bd", breakdown)
-            con.execute(_INSERT_BREAKDOWN, [read.kind, int(read.vintage), import_id])
+            con.execute(_INSERT_BREAKDOWN, [kind, int(vintage), status, import_id])
             con.unregister("_bd")
         con.unregister("_raw")
         con.unregister("_map")
@@ -351,7 +390,7 @@ def import_flows(
         report.seconds = time.perf_counter() - t0
         con.execute(
             """UPDATE import_log SET rows_kept = ?, rows_mapped = ?, rows_abroad = ?,
-               rows_unknown = ?, total_value = ?, seconds = ? WHERE id = ?""",
+               rows_unknown = ?, total_value = ?, seconds = ?, warnings = ? WHERE id = ?""",
             [
                 report.rows_kept,
                 report.rows_mapped,
@@ -359,11 +398,12 @@ def import_flows(
                 report.rows_unknown,
                 report.total_value,
                 report.seconds,
+                "\n".join(report.warnings),
                 import_id,
             ],
         )
         progress("Agrégation aux EPCI, départements, régions", 0.85)
-        store.refresh_aggregates(read.kind)
+        store.refresh_aggregates(kind)
     report.import_id = import_id
     progress("Terminé", 1.0)
     return report
@@ -382,26 +422,29 @@ _MAPPED = """
 # codes mapped to the same reference commune (arrondissements, merged communes) are summed
 _INSERT_FLOWS = (
     "INSERT INTO flow (kind, vintage, status, origin, destination, value, flag, import_id) "
-    "SELECT ?, ?, 'observed', o, d, sum(v), max(flag), ? FROM ("
+    "SELECT ?, ?, ?, o, d, sum(v), max(flag), ? FROM ("
     + _MAPPED.format(extra="", src="_raw")
     + ") GROUP BY o, d"
 )
 _INSERT_BREAKDOWN = (
     "INSERT INTO flow_breakdown (kind, vintage, status, origin, destination, dimension, "
     "category, value, import_id) "
-    "SELECT ?, ?, 'observed', o, d, dimension, category, sum(v), ? FROM ("
+    "SELECT ?, ?, ?, o, d, dimension, category, sum(v), ? FROM ("
     + _MAPPED.format(extra=", r.dimension, r.category", src="_bd")
     + ") GROUP BY o, d, dimension, category"
 )
 
 
-def _count_mapping(report: ImportReport, table: pa.Table, mapping: pd.DataFrame) -> None:
-    status = dict(zip(mapping["input"], mapping["status"]))
-    o = pd.Series(table.column("origin").to_pylist()).map(status)
-    d = pd.Series(table.column("destination").to_pylist()).map(status)
-    report.rows_mapped = int(((o == "mapped") | (d == "mapped")).sum())
-    report.rows_abroad = int(((o == "abroad") | (d == "abroad")).sum())
-    report.rows_unknown = int(((o == "unknown") | (d == "unknown")).sum())
+def _count_mapping(con: Any, report: ImportReport, mapping: pd.DataFrame) -> None:
+    """Count rows whose ends were mapped, are abroad or unknown (a row counts once)."""
+    row = con.execute(
+        """SELECT count(*) FILTER (WHERE mo.status = 'mapped' OR md.status = 'mapped'),
+                  count(*) FILTER (WHERE mo.status = 'abroad' OR md.status = 'abroad'),
+                  count(*) FILTER (WHERE mo.status = 'unknown' OR md.status = 'unknown')
+           FROM _raw r LEFT JOIN _map mo ON mo.input = r.origin
+           LEFT JOIN _map md ON md.input = r.destination"""
+    ).fetchone()
+    report.rows_mapped, report.rows_abroad, report.rows_unknown = (int(x) for x in row)
     unknown = mapping.loc[mapping["status"] == "unknown", "input"].astype(str)
     report.unknown_codes = sorted(set(unknown))[:50]
     if report.rows_unknown:

@@ -61,7 +61,7 @@ records = st.builds(
 ).map(Cooperation.from_dict)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(records, max_size=4, unique_by=lambda r: r.slug), st.sampled_from(["csv", "json"]))
 def test_round_trip_is_exact(tmp_path, recs, fmt):
     path = tmp_path / f"out.{fmt}"

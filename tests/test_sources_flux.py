@@ -173,6 +173,14 @@ def test_duplicate_pairs_are_summed(tmp_path):
     assert any("summed" in w for w in flux.warnings)
 
 
+def test_unsorted_file_gives_the_same_pairs(tmp_path):
+    lines = commute_text().splitlines()
+    path = write(tmp_path, "melange.csv", "\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    flux = read_flux(path)
+    assert flux.rows_read == flux.table.num_rows
+    assert_matches(flux.table, oracle(COMMUTE, "CODGEO", "DCLT"))
+
+
 def test_decimal_comma_is_tolerated(tmp_path):
     path = write(tmp_path, "comma.csv", commute_text().replace(".", ","))
     flux = read_flux(path)
@@ -310,6 +318,20 @@ def test_invalid_utf8_falls_back_to_latin1(tmp_path):
     flux = read_flux(path)
     assert flux.encoding == "iso-8859-1"
     assert_matches(flux.table, oracle(COMMUTE, "CODGEO", "DCLT"))
+
+
+def test_latin1_bytes_far_into_the_file(tmp_path):
+    # the first 64 KiB are plain ASCII; DuckDB meets the ISO-8859-1 byte later on
+    lines = commute_text().splitlines()
+    filler = [f"{10000 + i:05d};Commune;{10000 + i:05d};Commune;1.000000" for i in range(3000)]
+    text = "\n".join([lines[0], *filler, "27229;\xc9vreux;27229;\xc9vreux;5.500000"]) + "\n"
+    path = tmp_path / "tard.csv"
+    path.write_bytes(text.encode("iso-8859-1"))
+    assert path.stat().st_size > 65536
+    flux = read_flux(path)
+    assert flux.encoding == "iso-8859-1"
+    assert flux.rows_read == 3001
+    assert as_dict(flux.table)[("27229", "27229")] == 5.5
 
 
 def test_missing_column(tmp_path):

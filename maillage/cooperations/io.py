@@ -75,7 +75,7 @@ def to_json(records: Iterable[Cooperation]) -> str:
 def to_csv(records: Iterable[Cooperation]) -> str:
     """CSV text of ``records`` (see the module docstring for the layout)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for rec in records:
         d = rec.to_dict()

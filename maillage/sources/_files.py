@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import threading
 import hashlib
 import re
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -107,7 +107,7 @@ class OpenedFile:
 
     path: Path
     display: str
-    checksum: Future[str]
+    checksum: Future[tuple[str, bool]]
     member: str | None
     format: str
     csv_path: Path | None
@@ -125,7 +125,7 @@ class OpenedFile:
     @property
     def sha256(self) -> str:
         """Checksum of the original file (waits for the background computation)."""
-        return self.checksum.result()
+        return self.checksum.result()[0]
 
     def reread_as_latin1(self) -> None:
         """Switch to an ISO-8859-1 reading (a UTF-8 copy DuckDB can read)."""
@@ -236,10 +236,15 @@ def run_scan(
     result = _run(con, opened, build(opened), arrow)
     if opened.format == "xlsx":
         return result
-    if not opened.encoding_checked and _has_encoding_rejects(con):
-        opened.reread_as_latin1()
-        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
-        result = _run(con, opened, build(opened), arrow)
+    if not opened.encoding_checked:
+        if _has_encoding_rejects(con):
+            # a code or count column holds non-UTF-8 bytes: read everything as ISO-8859-1
+            opened.reread_as_latin1()
+            con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+            result = _run(con, opened, build(opened), arrow)
+        elif not opened.checksum.result()[1]:
+            # only columns DuckDB did not need (labels) hold ISO-8859-1 bytes: same result
+            opened.encoding = "iso-8859-1"
     opened.encoding_checked = True
     raise_rejects(con, opened)
     return result
@@ -369,18 +374,42 @@ def file_display(path: Path, member: str | None) -> str:
     return f"{path}!{member}" if member else str(path)
 
 
-def sha256_in_background(path: Path) -> Future[str]:
-    """Start computing the SHA-256 of ``path`` in a thread (hashlib releases the GIL)."""
-    future: Future[str] = Future()
+def sha256_in_background(path: Path, *, check_utf8: bool = False) -> Future[tuple[str, bool]]:
+    """Start a thread reading ``path`` once: SHA-256, and whether all of it is valid UTF-8.
+
+    The UTF-8 check (skipped unless asked, then reported True) decodes only the chunks that are
+    not pure ASCII. hashlib releases the GIL, so this runs beside DuckDB's scan.
+    """
+    future: Future[tuple[str, bool]] = Future()
 
     def work() -> None:
         try:
-            future.set_result(sha256_file(path))
+            digest = hashlib.sha256()
+            decoder = codecs.getincrementaldecoder("utf-8")("strict")
+            utf8 = True
+            with path.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+                    if check_utf8 and utf8:
+                        utf8 = _still_utf8(decoder, chunk)
+            if check_utf8 and utf8:
+                utf8 = _still_utf8(decoder, b"", final=True)
+            future.set_result((digest.hexdigest(), utf8))
         except BaseException as exc:  # delivered to whoever asks for the result
             future.set_exception(exc)
 
     threading.Thread(target=work, name="maillage-sha256", daemon=True).start()
     return future
+
+
+def _still_utf8(decoder: codecs.IncrementalDecoder, chunk: bytes, final: bool = False) -> bool:
+    try:
+        if chunk.isascii() and not decoder.getstate()[0]:
+            return True
+        decoder.decode(chunk, final=final)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def sha256_file(path: Path) -> str:
@@ -429,7 +458,8 @@ def open_table_file(
         if kind == "zip":
             yield _open_zip(path, Path(tmp), prefer_member)
         else:
-            yield _open_csv(path, path, None, Path(tmp), sha256_in_background(path))
+            checksum = sha256_in_background(path, check_utf8=True)
+            yield _open_csv(path, path, None, Path(tmp), checksum)
 
 
 def _container_kind(path: Path) -> str:
@@ -544,7 +574,7 @@ def _open_csv(
     csv_path: Path,
     member: str | None,
     tmp: Path,
-    checksum: Future[str],
+    checksum: Future[tuple[str, bool]],
     *,
     encoding: str | None = None,
 ) -> OpenedFile:

@@ -378,15 +378,18 @@ def _summarise(
         for d in dims
     )
     group = ", ".join(["origin", "destination", *dims])
-    sql = f"""
-        CREATE TABLE cube AS
-        SELECT {group}, sum(w) AS value, count(*) AS n, count(*) FILTER (WHERE bad) AS bad
-        FROM (SELECT {origin} AS origin, {destination} AS destination{dim_select},
-                     {number_sql(cols["weight"])} AS w, ({_bad_row_sql(cols)}) AS bad
-              FROM {csv_scan_sql(opened)})
-        GROUP BY {group}
-    """
-    run_scan(con, opened, sql)
+
+    def build(opened: OpenedFile) -> str:
+        return f"""
+            CREATE OR REPLACE TABLE cube AS
+            SELECT {group}, sum(w) AS value, count(*) AS n, count(*) FILTER (WHERE bad) AS bad
+            FROM (SELECT {origin} AS origin, {destination} AS destination{dim_select},
+                         {number_sql(cols["weight"])} AS w, ({_bad_row_sql(cols)}) AS bad
+                  FROM {csv_scan_sql(opened)})
+            GROUP BY {group}
+        """
+
+    run_scan(con, opened, build)
     rows, bad, weight = rows_of(con, "SELECT sum(n), sum(bad), sum(value) FROM cube")[0]
     rows = int(rows or 0)
     if rows == 0:

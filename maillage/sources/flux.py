@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from maillage._errors import SourceError
 from maillage.sources._files import (
@@ -353,39 +354,63 @@ def bad_number_sql(num: str) -> str:
 def _import(
     con: duckdb.DuckDBPyConnection, opened: OpenedFile, layout: FluxLayout, cols: _Columns
 ) -> tuple[int, pa.Table, list[str]]:
+    """Parse once into arrow (file order), flag bad rows, sum pairs only if some repeat."""
     keep = [cols.origin, cols.destination, cols.value]
     if opened.format == "xlsx":
         stage_rows(con, opened, keep)
-        source = "raw"
-    else:
-        source = csv_scan_sql(opened)
     o, d, v = (quote_ident(c) for c in keep)
-    sql = f"""
-        CREATE TABLE agg AS
-        SELECT o AS origin, d AS destination, sum(num) AS value, count(*) AS n,
-               count(*) FILTER (WHERE {bad_code_sql("o")} OR {bad_code_sql("d")}
-                                   OR {bad_number_sql("num")}) AS bad,
-               count(*) FILTER (WHERE dot IS NULL AND num IS NOT NULL) AS comma
-        FROM (SELECT o, d, dot, coalesce(dot, TRY_CAST(replace(v, ',', '.') AS DOUBLE)) AS num
-              FROM (SELECT {o} AS o, {d} AS d, {v} AS v, TRY_CAST({v} AS DOUBLE) AS dot
-                    FROM {source}))
-        GROUP BY o, d
-    """
-    run_scan(con, opened, sql)
-    rows, bad, comma = scalar_row(con, "SELECT sum(n), sum(bad), sum(comma) FROM agg")
-    rows = int(rows or 0)
+
+    def build(opened: OpenedFile) -> str:
+        source = "raw" if opened.format == "xlsx" else csv_scan_sql(opened)
+        return f"""
+            SELECT o AS origin, d AS destination, num AS value,
+                   ({bad_code_sql("o")} OR {bad_code_sql("d")} OR {bad_number_sql("num")}) AS bad,
+                   (dot IS NULL AND num IS NOT NULL) AS comma
+            FROM (SELECT o, d, dot, coalesce(dot, TRY_CAST(replace(v, ',', '.') AS DOUBLE)) AS num
+                  FROM (SELECT {o} AS o, {d} AS d, {v} AS v, TRY_CAST({v} AS DOUBLE) AS dot
+                        FROM {source}))
+        """
+
+    parsed = run_scan(con, opened, build, arrow=True)
+    assert parsed is not None
+    rows = parsed.num_rows
     if rows == 0:
         raise SourceError(
             "the file has a header but no data row; download it again.",
             path=opened.display,
             line=(opened.header_row or 1) + 1,
         )
-    if bad:
+    if pc.any(parsed["bad"]).as_py():
         _locate_problems(con, opened, cols)
-    table = con.sql("SELECT origin, destination, value FROM agg").to_arrow_table()
-    table = table.cast(FLUX_SCHEMA)
-    warnings = list(opened.warnings) + _remarks(con, opened, layout, rows, int(comma or 0), table)
+    comma = int(pc.sum(parsed["comma"].cast(pa.int64())).as_py() or 0)
+    table = parsed.select(["origin", "destination", "value"]).cast(FLUX_SCHEMA)
+    del parsed
+    if not sorted_unique(table):
+        table = sum_pairs(con, table)
+    warnings = list(opened.warnings) + _remarks(opened, layout, rows, comma, table)
     return rows, table, warnings
+
+
+def sorted_unique(table: pa.Table) -> bool:
+    """True when (origin, destination) strictly increase row after row (no repeated pair).
+
+    INSEE publishes the bases sorted that way, so the usual file needs no GROUP BY. Codes all
+    have 5 characters (checked before), so comparing ``origin || destination`` compares pairs.
+    """
+    if table.num_rows < 2:
+        return True
+    key = pc.binary_join_element_wise(table["origin"], table["destination"], "")
+    return bool(pc.all(pc.greater(key[1:], key[:-1])).as_py())
+
+
+def sum_pairs(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    """``value(o, d) = Σ value`` over the rows of each pair, in DuckDB."""
+    con.register("_pairs", table)
+    try:
+        sql = "SELECT origin, destination, sum(value) AS value FROM _pairs GROUP BY ALL"
+        return con.sql(sql).to_arrow_table().cast(FLUX_SCHEMA)
+    finally:
+        con.unregister("_pairs")
 
 
 def scalar_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
@@ -463,7 +488,6 @@ def describe(problem: str, value: str | None) -> str:
 
 
 def _remarks(
-    con: duckdb.DuckDBPyConnection,
     opened: OpenedFile,
     layout: FluxLayout,
     rows: int,
@@ -488,7 +512,7 @@ def _remarks(
             "the CSV base for complete flows. / Fichier Excel : seuls les flux d'au moins 100 "
             "personnes sont publiés, les totaux sont tronqués ; préférer la base CSV complète."
         )
-        below = scalar(con, f"SELECT count(*) FROM agg WHERE value < {XLSX_THRESHOLD}")
+        below = int(pc.sum(pc.less(table["value"], XLSX_THRESHOLD).cast(pa.int64())).as_py())
         if below:
             notes.append(
                 f"{below:,} pairs below {XLSX_THRESHOLD} were found in the sheet {opened.sheet!r}, "
@@ -501,12 +525,7 @@ def _remarks(
             "1-year vintages (2013 onwards). / Définition à 5 ans : non comparable aux "
             "millésimes à 1 an (depuis 2013)."
         )
-    far_end = "origin" if layout.kind == "residential" else "destination"
-    foreign = scalar(
-        con,
-        f"SELECT count(*) FROM agg WHERE {far_end} = '99999' "
-        f"OR NOT (substr({far_end}, 1, 1) BETWEEN '0' AND '9')",
-    )
+    foreign = count_foreign(table["origin" if layout.kind == "residential" else "destination"])
     if foreign:
         notes.append(
             f"{foreign:,} pairs have a place outside France at their far end (codes such as "
@@ -514,3 +533,11 @@ def _remarks(
             f"{foreign:,} couples ont une extrémité hors de France (codes étrangers), conservés."
         )
     return notes
+
+
+def count_foreign(codes: pa.ChunkedArray) -> int:
+    """Codes that are not French communes: 99999 or starting with a letter (SU…, BE…, MO001)."""
+    first = pc.utf8_slice_codeunits(codes, 0, 1)
+    letter = pc.invert(pc.utf8_is_digit(first))
+    abroad = pc.or_(letter, pc.equal(codes, "99999"))
+    return int(pc.sum(abroad.cast(pa.int64())).as_py() or 0)
