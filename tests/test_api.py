@@ -95,8 +95,11 @@ def test_search_is_accent_and_case_insensitive(client):
 
 
 def test_search_by_level_and_perimeters(client):
-    body = ok(client.get("/api/v1/territories/search",
-                         params={"q": "brest", "levels": ["epci", "perimeter"]}))
+    body = ok(
+        client.get(
+            "/api/v1/territories/search", params={"q": "brest", "levels": ["epci", "perimeter"]}
+        )
+    )
     levels = {r["level"] for r in body["data"]}
     assert levels <= {"epci", "perimeter"}
     assert "per:pole-metropolitain-pays-de-brest" in {r["ref"] for r in body["data"]}
@@ -130,8 +133,9 @@ def test_profile_values_equal_raw_sums(client, store):
 
 
 def test_partners_equal_raw_sums_and_are_sorted(client, store):
-    body = ok(client.get(f"/api/v1/territories/{BREST}/partners",
-                         params={"kind": "commute", "top": 5}))
+    body = ok(
+        client.get(f"/api/v1/territories/{BREST}/partners", params={"kind": "commute", "top": 5})
+    )
     rows = body["data"]["partners"]
     assert len(rows) == 5
     totals = [r["total"] for r in rows]
@@ -145,25 +149,44 @@ def test_partners_equal_raw_sums_and_are_sorted(client, store):
 
 
 def test_partners_direction_and_threshold(client):
-    out = ok(client.get(f"/api/v1/territories/{BREST}/partners",
-                        params={"kind": "commute", "direction": "out", "top": 50}))
+    out = ok(
+        client.get(
+            f"/api/v1/territories/{BREST}/partners",
+            params={"kind": "commute", "direction": "out", "top": 50},
+        )
+    )
     values = [r["out_value"] for r in out["data"]["partners"]]
     assert values == sorted(values, reverse=True)
     cut = values[3]
-    thr = ok(client.get(f"/api/v1/territories/{BREST}/partners",
-                        params={"kind": "commute", "direction": "out", "top": 50,
-                                "threshold": cut}))
+    thr = ok(
+        client.get(
+            f"/api/v1/territories/{BREST}/partners",
+            params={"kind": "commute", "direction": "out", "top": 50, "threshold": cut},
+        )
+    )
     assert all(r["out_value"] >= cut for r in thr["data"]["partners"])
     assert len(thr["data"]["partners"]) == sum(v >= cut for v in values)
 
 
 def test_flow_lines_of_a_territory_have_points_and_match_partners(client):
-    lines = ok(client.get("/api/v1/flows", params={"kind": "commute", "ref": BREST,
-                                                   "level": "epci", "direction": "out",
-                                                   "top": 10}))["data"]["lines"]
-    partners = ok(client.get(f"/api/v1/territories/{BREST}/partners",
-                             params={"kind": "commute", "direction": "out",
-                                     "top": 10}))["data"]["partners"]
+    lines = ok(
+        client.get(
+            "/api/v1/flows",
+            params={
+                "kind": "commute",
+                "ref": BREST,
+                "level": "epci",
+                "direction": "out",
+                "top": 10,
+            },
+        )
+    )["data"]["lines"]
+    partners = ok(
+        client.get(
+            f"/api/v1/territories/{BREST}/partners",
+            params={"kind": "commute", "direction": "out", "top": 10},
+        )
+    )["data"]["partners"]
     by_dest = {ln["destination"]: ln["value"] for ln in lines}
     for p in partners:
         if not p["partner_code"].startswith("!"):
@@ -171,18 +194,19 @@ def test_flow_lines_of_a_territory_have_points_and_match_partners(client):
     epci = reference.epci().set_index("code")
     for ln in lines:
         assert ln["origin"] == "242900314"
-        assert ln["destination_lon"] == pytest.approx(float(epci.loc[ln["destination"], "lon"]),
-                                                      abs=1e-6)
+        assert ln["destination_lon"] == pytest.approx(
+            float(epci.loc[ln["destination"], "lon"]), abs=1e-6
+        )
 
 
 def test_national_flow_lines_aggregate_communes(client, store):
-    body = ok(client.get("/api/v1/flows", params={"kind": "commute", "level": "departement",
-                                                  "top": 3}))
+    body = ok(
+        client.get("/api/v1/flows", params={"kind": "commute", "level": "departement", "top": 3})
+    )
     lines = body["data"]["lines"]
     assert len(lines) == 3
     for ln in lines:
-        raw = sql_flow_between(store, "departement", ln["origin"], "departement",
-                               ln["destination"])
+        raw = sql_flow_between(store, "departement", ln["origin"], "departement", ln["destination"])
         assert ln["value"] == pytest.approx(raw, rel=1e-9)
         assert ln["origin"] != ln["destination"]
     assert [ln["value"] for ln in lines] == sorted((ln["value"] for ln in lines), reverse=True)
@@ -204,8 +228,12 @@ def test_pair_view_both_ways(client, store):
 
 
 def test_choropleth_covers_every_epci(client):
-    body = ok(client.get("/api/v1/choropleth", params={"kind": "commute", "level": "epci",
-                                                       "indicator": "concentration"}))
+    body = ok(
+        client.get(
+            "/api/v1/choropleth",
+            params={"kind": "commute", "level": "epci", "indicator": "concentration"},
+        )
+    )
     values = body["data"]["values"]
     assert {v["code"] for v in values} == set(reference.epci()["code"])
     breaks = body["data"]["breaks"]
@@ -217,8 +245,11 @@ def test_choropleth_covers_every_epci(client):
 
 
 def test_choropleth_of_communes_per_departement(client):
-    body = ok(client.get("/api/v1/choropleth", params={"kind": "commute", "level": "commune",
-                                                       "dep": "29"}))
+    body = ok(
+        client.get(
+            "/api/v1/choropleth", params={"kind": "commute", "level": "commune", "dep": "29"}
+        )
+    )
     com = reference.communes()
     assert {v["code"] for v in body["data"]["values"]} == set(com.loc[com["dep"] == "29", "code"])
 
@@ -232,8 +263,11 @@ def test_geometry_epci_layer_is_complete_and_under_5_mb(client):
     assert {f["properties"]["code"] for f in fc["features"]} == set(reference.epci()["code"])
     assert r.json()["meta"]["status"] == "observed"
     # coordinates are lon/lat of metropolitan France and the DROM
-    lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0][:2] if fc["features"][0][
-        "geometry"]["type"] == "Polygon" else fc["features"][0]["geometry"]["coordinates"][0][0][0]
+    lon, lat = (
+        fc["features"][0]["geometry"]["coordinates"][0][0][:2]
+        if fc["features"][0]["geometry"]["type"] == "Polygon"
+        else fc["features"][0]["geometry"]["coordinates"][0][0][0]
+    )
     assert -180 <= lon <= 180 and -90 <= lat <= 90
 
 
@@ -285,13 +319,15 @@ def test_create_perimeter_then_share_it(client, store):
     prof = ok(client.get(f"/api/v1/territories/{ref}/profile"))["data"]
     inds = {i["name"]: i["value"] for i in prof["kinds"]["commute"]["indicators"]}
     expected = sql_origin_total(store, "epci", "242900314") + sql_origin_total(
-        store, "epci", "242900074")
+        store, "epci", "242900074"
+    )
     assert inds["origin_total"] == pytest.approx(expected, rel=1e-9)
     detail = ok(client.get(f"/api/v1/perimeters/{slug}"))["data"]
     assert detail["members"] == sorted([BREST, IROISE])
     assert detail["n_communes"] == store.scalar(
         "SELECT count(*) FROM membership WHERE level = 'epci' AND code IN (?, ?)",
-        ["242900314", "242900074"])
+        ["242900314", "242900074"],
+    )
     # the saved file is the same layout as `maillage perimeter add`
     from maillage.reference.perimeters import load_perimeters
 
@@ -301,15 +337,19 @@ def test_create_perimeter_then_share_it(client, store):
 
 
 def test_perimeter_flows_partners(client, store):
-    body = ok(client.post("/api/v1/perimeters",
-                          json={"name": "Deux EPCI", "members": [BREST, LANDERNEAU]}), 201)
+    body = ok(
+        client.post(
+            "/api/v1/perimeters", json={"name": "Deux EPCI", "members": [BREST, LANDERNEAU]}
+        ),
+        201,
+    )
     ref = body["data"]["ref"]
-    partners = ok(client.get(f"/api/v1/territories/{ref}/partners",
-                             params={"kind": "commute", "top": 3}))["data"]["partners"]
+    partners = ok(
+        client.get(f"/api/v1/territories/{ref}/partners", params={"kind": "commute", "top": 3})
+    )["data"]["partners"]
     first = partners[0]
     assert first["partner_code"] not in ("242900314", "242900801")
-    raw_out = sql_flow_between(store, "perimeter", ref.split(":")[1], "epci",
-                               first["partner_code"])
+    raw_out = sql_flow_between(store, "perimeter", ref.split(":")[1], "epci", first["partner_code"])
     assert first["out_value"] == pytest.approx(raw_out, rel=1e-9)
 
 
@@ -326,8 +366,9 @@ def read_csv(response):
 def test_partner_export_equals_json(client):
     params = {"ref": BREST, "kind": "commute", "top": 7}
     rows = read_csv(client.get("/api/v1/exports/partners.csv", params=params))
-    api = ok(client.get(f"/api/v1/territories/{BREST}/partners",
-                        params={"kind": "commute", "top": 7}))["data"]["partners"]
+    api = ok(
+        client.get(f"/api/v1/territories/{BREST}/partners", params={"kind": "commute", "top": 7})
+    )["data"]["partners"]
     assert [r["partner_code"] for r in rows] == [p["partner_code"] for p in api]
     assert [float(r["total"]) for r in rows] == pytest.approx([p["total"] for p in api])
     assert {r["status"] for r in rows} == {"modelled"}
@@ -335,14 +376,20 @@ def test_partner_export_equals_json(client):
 
 
 def test_other_exports(client):
-    rows = read_csv(client.get("/api/v1/exports/choropleth.csv",
-                               params={"kind": "commute", "level": "departement"}))
+    rows = read_csv(
+        client.get(
+            "/api/v1/exports/choropleth.csv", params={"kind": "commute", "level": "departement"}
+        )
+    )
     assert len(rows) == len(reference.departements())
     assert {r["status"] for r in rows} == {"modelled"}
     rows = read_csv(client.get("/api/v1/exports/pair.csv", params={"a": BREST, "b": IROISE}))
     assert rows[0]["kind"] == "commute" and rows[0]["status"] == "modelled"
-    rows = read_csv(client.get("/api/v1/exports/flows.csv",
-                               params={"kind": "commute", "level": "region", "top": 4}))
+    rows = read_csv(
+        client.get(
+            "/api/v1/exports/flows.csv", params={"kind": "commute", "level": "region", "top": 4}
+        )
+    )
     assert len(rows) == 4
     rows = read_csv(client.get("/api/v1/exports/profile.csv", params={"ref": BREST}))
     assert {r["indicator"] for r in rows} >= {"internal", "self_containment"}
@@ -361,21 +408,34 @@ def test_cooperations_read_and_authenticated_write(client):
 
     empty = ok(client.get("/api/v1/cooperations"))
     assert empty["data"]["count"] == len(empty["data"]["cooperations"])
-    record = {"slug": "test-entente-brest-iroise", "name": "Entente test", "instrument": "entente",
-              "parties": [{"ref": BREST}, {"ref": IROISE}], "themes": []}
+    record = {
+        "slug": "test-entente-brest-iroise",
+        "name": "Entente test",
+        "instrument": "entente",
+        "parties": [{"ref": BREST}, {"ref": IROISE}],
+        "themes": [],
+    }
     refused = client.post("/api/v1/cooperations", json=record)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     session = session_factory(_engine(_Req()))()
     with session.begin():
-        editor = auth.add_user(session, "editrice", "un-mot-de-passe-long", role="editor") \
-            if auth.count_users(session) == 0 else None
+        editor = (
+            auth.add_user(session, "editrice", "un-mot-de-passe-long", role="editor")
+            if auth.count_users(session) == 0
+            else None
+        )
         token = auth.create_token(session, editor)
     session.close()
-    bad = client.post("/api/v1/cooperations", json=record,
-                      headers={"authorization": "Bearer not-a-token"})
+    bad = client.post(
+        "/api/v1/cooperations", json=record, headers={"authorization": "Bearer not-a-token"}
+    )
     assert bad.status_code == 401
-    created = ok(client.post("/api/v1/cooperations", json=record,
-                             headers={"authorization": f"Bearer {token}"}), 201)
+    created = ok(
+        client.post(
+            "/api/v1/cooperations", json=record, headers={"authorization": f"Bearer {token}"}
+        ),
+        201,
+    )
     assert created["data"]["slug"] == record["slug"]
     mine = ok(client.get("/api/v1/cooperations", params={"territory": IROISE}))
     assert record["slug"] in {c["slug"] for c in mine["data"]["cooperations"]}
@@ -404,10 +464,18 @@ def test_front_end_needs_no_network():
 
 def test_openapi_documents_every_resource(client):
     paths = client.get("/api/v1/openapi.json").json()["paths"]
-    for p in ("/api/v1/territories/search", "/api/v1/territories/{ref}/profile",
-              "/api/v1/territories/{ref}/partners", "/api/v1/flows", "/api/v1/pair",
-              "/api/v1/choropleth", "/api/v1/geometry/{level}", "/api/v1/perimeters",
-              "/api/v1/cooperations", "/api/v1/exports/partners.csv"):
+    for p in (
+        "/api/v1/territories/search",
+        "/api/v1/territories/{ref}/profile",
+        "/api/v1/territories/{ref}/partners",
+        "/api/v1/flows",
+        "/api/v1/pair",
+        "/api/v1/choropleth",
+        "/api/v1/geometry/{level}",
+        "/api/v1/perimeters",
+        "/api/v1/cooperations",
+        "/api/v1/exports/partners.csv",
+    ):
         assert p in paths, p
 
 
@@ -416,4 +484,5 @@ def test_status_lists_kinds_with_provenance(client, store):
     kinds = {a["kind"]: a for a in body["data"]["available"]}
     assert kinds["commute"]["status"] == "modelled"
     assert kinds["commute"]["rows"] == store.scalar(
-        "SELECT count(*) FROM flow WHERE kind = 'commute'")
+        "SELECT count(*) FROM flow WHERE kind = 'commute'"
+    )

@@ -4,14 +4,6 @@ optimistic concurrency. Every test runs on both backends."""
 from __future__ import annotations
 
 import pytest
-from conftest_pg import (  # noqa: F401
-    editor,
-    engine,
-    pg_server,
-    reference_index,
-    registry_url,
-    sessions,
-)
 from sqlalchemy import inspect, select
 
 from maillage.cooperations import crud
@@ -27,6 +19,8 @@ from maillage.cooperations.errors import (
     UndoError,
 )
 from maillage.cooperations.migrations import current_version, upgrade
+
+pytest_plugins = ["conftest_pg"]
 
 
 def record(**over):
@@ -94,7 +88,9 @@ def test_create_get_list(sessions, editor, reference_index):
         ({"parties": [{"ref": "29019"}]}, "level:code"),
     ],
 )
-def test_invalid_records_leave_register_unchanged(sessions, editor, reference_index, change, fragment):
+def test_invalid_records_leave_register_unchanged(
+    sessions, editor, reference_index, change, fragment
+):
     with pytest.raises(RecordInvalid, match=fragment), sessions() as s, s.begin():
         crud.create(s, record(**change), user=editor, exists=reference_index.exists)
     assert count(sessions) == 0
@@ -136,7 +132,9 @@ def test_users_and_tokens(sessions, editor):
         assert authenticate_token(s, token).name == "bob"
         with pytest.raises(AuthError):
             authenticate_token(s, token + "x")
-        stored = s.scalars(select(__import__("maillage.cooperations.db").cooperations.db.UserRow)).all()
+        stored = s.scalars(
+            select(__import__("maillage.cooperations.db").cooperations.db.UserRow)
+        ).all()
         assert all(u.password_hash.startswith("scrypt$") for u in stored)
         assert all("password" not in u.password_hash for u in stored)
 

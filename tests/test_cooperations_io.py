@@ -6,14 +6,6 @@ import string
 from pathlib import Path
 
 import pytest
-from conftest_pg import (  # noqa: F401
-    editor,
-    engine,
-    pg_server,
-    reference_index,
-    registry_url,
-    sessions,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +15,8 @@ from maillage.cooperations.io import import_records, read_records, to_csv, to_js
 from maillage.cooperations.records import Cooperation
 from maillage.cooperations.vocab import INSTRUMENTS, ROLES, STATUSES, THEMES
 
+pytest_plugins = ["conftest_pg"]
+
 DATA = Path(__file__).parent / "data" / "cooperations"
 
 text = st.text(
@@ -30,9 +24,9 @@ text = st.text(
 )
 maybe_text = st.none() | text
 dates = st.none() | st.sampled_from(["2012", "2016-11", "2017-07-10"])
-slugs = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size=1, max_size=30).filter(
-    lambda s: s[0] != "-"
-)
+slugs = st.text(
+    alphabet=string.ascii_lowercase + string.digits + "-", min_size=1, max_size=30
+).filter(lambda s: s[0] != "-")
 parties = st.builds(
     dict,
     ref=st.none() | st.sampled_from(["epci:242900314", "com:29019", "dep:29", "per:x"]),
@@ -42,7 +36,9 @@ parties = st.builds(
     name=maybe_text,
     note=maybe_text,
 )
-sources = st.builds(dict, document=text.filter(str.strip), page=maybe_text, quote=maybe_text, url=maybe_text)
+sources = st.builds(
+    dict, document=text.filter(str.strip), page=maybe_text, quote=maybe_text, url=maybe_text
+)
 records = st.builds(
     dict,
     slug=slugs,
@@ -61,7 +57,9 @@ records = st.builds(
 ).map(Cooperation.from_dict)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(records, max_size=4, unique_by=lambda r: r.slug), st.sampled_from(["csv", "json"]))
 def test_round_trip_is_exact(tmp_path, recs, fmt):
     path = tmp_path / f"out.{fmt}"
@@ -111,7 +109,9 @@ def test_csv_lines_are_where_records_start(tmp_path):
         ("unknown_territory.json", 4, "end", "end before start"),
     ],
 )
-def test_bad_files_name_file_line_column(sessions, editor, reference_index, name, line, column, fragment):
+def test_bad_files_name_file_line_column(
+    sessions, editor, reference_index, name, line, column, fragment
+):
     path = DATA / name
     with pytest.raises(ImportFormatError) as info, sessions() as s, s.begin():
         import_records(s, path, user=editor, exists=reference_index.exists)
@@ -125,7 +125,9 @@ def test_bad_files_name_file_line_column(sessions, editor, reference_index, name
 
 def test_unknown_territory_is_listed_too(sessions, editor, reference_index):
     with pytest.raises(ImportFormatError) as info, sessions() as s, s.begin():
-        import_records(s, DATA / "unknown_territory.json", user=editor, exists=reference_index.exists)
+        import_records(
+            s, DATA / "unknown_territory.json", user=editor, exists=reference_index.exists
+        )
     assert "epci:123456789" in str(info.value)
     assert len(info.value.problems) == 2
 
@@ -137,7 +139,11 @@ def test_import_refuses_existing_slug_unless_replace(sessions, editor, tmp_path)
     path.write_text(to_json([rec]), encoding="utf-8")
     with sessions() as s, s.begin():
         import_records(s, path, user=editor, exists=None)
-    with pytest.raises(ImportFormatError, match="already in the register"), sessions() as s, s.begin():
+    with (
+        pytest.raises(ImportFormatError, match="already in the register"),
+        sessions() as s,
+        s.begin(),
+    ):
         import_records(s, path, user=editor, exists=None)
     rec.name = "A renamed"
     path.write_text(to_json([rec]), encoding="utf-8")

@@ -155,6 +155,7 @@ def test_mobpro_totals_and_modes():
     assert detail.rows_read == len(rows(MOBPRO))
     totals, modes = mobpro_oracle()
     assert_close(totals_of(detail.totals), totals)
+    assert detail.table is detail.totals
     assert_close(breakdown_of(detail.breakdown, "mode"), modes)
 
 

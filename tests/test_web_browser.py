@@ -27,8 +27,13 @@ BREST = "epci:242900314"
 LANDERNEAU = "epci:242900801"
 IROISE = "epci:242900074"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 
 pytestmark = pytest.mark.browser
@@ -65,9 +70,22 @@ def server(built_db, tmp_path_factory):
     env = {**os.environ, "MAILLAGE_HOME": str(home), "MAILLAGE_BASEMAP_URL": ""}
     log = open(home / "uvicorn.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "maillage.delivery.api:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "maillage.delivery.api:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -142,7 +160,8 @@ class Page:
         option = self.page.locator(f"#search-results li[data-ref='{ref}']")
         option.wait_for(timeout=20_000)
         refs = self.page.locator("#search-results li").evaluate_all(
-            "els => els.map(e => e.dataset.ref)")
+            "els => els.map(e => e.dataset.ref)"
+        )
         for _ in range(refs.index(ref)):
             box.press("ArrowDown")
         active = box.get_attribute("aria-activedescendant")
@@ -169,10 +188,12 @@ class Page:
               let painted = 0, diff = 0;
               const db = b ? await load(b) : null;
               for (let i = 0; i < da.length; i += 4) {
-                const d = Math.abs(da[i] - bg[0]) + Math.abs(da[i+1] - bg[1]) + Math.abs(da[i+2] - bg[2]);
+                const d = Math.abs(da[i] - bg[0]) + Math.abs(da[i+1] - bg[1])
+                  + Math.abs(da[i+2] - bg[2]);
                 if (d > 30) painted++;
                 if (db && db.length === da.length) {
-                  const e = Math.abs(da[i] - db[i]) + Math.abs(da[i+1] - db[i+1]) + Math.abs(da[i+2] - db[i+2]);
+                  const e = Math.abs(da[i] - db[i]) + Math.abs(da[i+1] - db[i+1])
+                    + Math.abs(da[i+2] - db[i+2]);
                   if (e > 40) diff++;
                 }
               }
@@ -255,13 +276,21 @@ def test_partner_table_sorts_by_column(page):
     table = page.page.locator("table.partners[data-kind='commute']")
     header = table.locator("th", has_text="Entrants")
     header.locator("button").click()
-    values = [float(v) for v in table.locator("tbody tr td:nth-child(3)").evaluate_all(
-        "els => els.map(e => e.dataset.value)")]
+    values = [
+        float(v)
+        for v in table.locator("tbody tr td:nth-child(3)").evaluate_all(
+            "els => els.map(e => e.dataset.value)"
+        )
+    ]
     assert values == sorted(values, reverse=True)
     assert header.get_attribute("aria-sort") == "descending"
     header.locator("button").click()
-    values = [float(v) for v in table.locator("tbody tr td:nth-child(3)").evaluate_all(
-        "els => els.map(e => e.dataset.value)")]
+    values = [
+        float(v)
+        for v in table.locator("tbody tr td:nth-child(3)").evaluate_all(
+            "els => els.map(e => e.dataset.value)"
+        )
+    ]
     assert values == sorted(values)
 
 
@@ -275,12 +304,13 @@ def test_switch_indicator_changes_legend_and_map(page, shots):
 
     page.page.select_option("#indicator", "concentration")
     label = catalogue["concentration"]["labels"]["commute"]
-    page.page.wait_for_selector(f"#legend-title:has-text(\"{label}\")")
+    page.page.wait_for_selector(f'#legend-title:has-text("{label}")')
     after = page.shot(shots, "06_concentration")
     legend_after = page.page.locator("#legend").inner_text()
     assert legend_after != legend_before
-    breaks = page.api("/choropleth", kind="commute", level="epci",
-                      indicator="concentration")["data"]["breaks"]
+    breaks = page.api("/choropleth", kind="commute", level="epci", indicator="concentration")[
+        "data"
+    ]["breaks"]
     first_break = re.sub(r"\s", "", page.page.locator("#legend .row").first.inner_text())
     assert first_break.startswith("<")
     assert float(first_break[1:].replace(",", ".")) == pytest.approx(breaks[0], abs=0.051)
@@ -337,8 +367,12 @@ def test_pair_view_and_shared_link(page, browser, server, shots):
         other.page.wait_for_selector("body[data-ready='1']", timeout=90_000)
         other.page.wait_for_selector("table.pair-flows tbody tr[data-kind='commute']")
         assert other.page.locator("#panel-title").inner_text() == title
-        assert other.page.locator(
-            "table.pair-flows tbody tr[data-kind='commute'] td").all_inner_texts() == cells
+        assert (
+            other.page.locator(
+                "table.pair-flows tbody tr[data-kind='commute'] td"
+            ).all_inner_texts()
+            == cells
+        )
         for control in ("#level", "#kind", "#indicator"):
             assert other.page.input_value(control) == page.page.input_value(control)
         assert url_state(other.page.url) == url_state(shared_url)
@@ -352,8 +386,8 @@ def test_commune_level_loads_per_departement(page, shots):
     page.open("/?level=commune&sel=com:29019&flows=0")
     page.page.wait_for_selector("#panel-title:has-text('Brest')")
     page.page.wait_for_function(
-        "window.maillage.choro && window.maillage.choro.data.level === 'commune'",
-        timeout=60_000)
+        "window.maillage.choro && window.maillage.choro.data.level === 'commune'", timeout=60_000
+    )
     png = page.shot(shots, "11_communes")
     stats = page.pixels(png)
     assert stats["painted"] > 0.2 * stats["total"], stats

@@ -127,7 +127,8 @@ def read_records(path: str | Path, fmt: str | None = None) -> list[tuple[int, Co
     path = Path(path)
     fmt = fmt or _format_of(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:  # keep \r inside fields
+            text = handle.read()
     except UnicodeDecodeError as exc:
         raise ImportFormatError(f"not UTF-8 text ({exc.reason})", path=str(path)) from exc
     if fmt == "csv":

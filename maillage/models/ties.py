@@ -29,6 +29,11 @@ from maillage.models.laws import ModelWarning, check_points
 
 __all__ = ["surprising_ties", "tie_strength"]
 
+#: The dense kernel exp(-β d) is floored at exp(-50) ≈ 2e-22 (as TDLM floors p_ij at 0.01):
+#: far destinations that are observed (weekly commuters) keep a finite weight, and the
+#: Furness products a_i w_ij b_j stay clear of underflow (denormals made IPF stall).
+_MAX_DECAY = 50.0
+
 
 def tie_strength(observed, expected) -> pd.DataFrame:
     """Ratio, log-ratio and Pearson residual of observed against expected flows (aligned).
@@ -71,8 +76,9 @@ def tie_strength(observed, expected) -> pd.DataFrame:
 
 
 def _dcm_at_pairs(x, y, ia, ja, o, d, beta, cutoff, self_distance, tol, maxiter):
-    if cutoff is None:  # dense kernel, no truncation
-        w = np.exp(-beta * np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]))
+    if cutoff is None:  # dense kernel, no truncation, deterrence floored at exp(-50)
+        dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+        w = np.exp(-np.minimum(beta * dist, _MAX_DECAY))
         if self_distance is None:
             np.fill_diagonal(w, 0.0)
         else:

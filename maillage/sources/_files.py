@@ -205,15 +205,17 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def csv_scan_sql(opened: OpenedFile) -> str:
+def csv_scan_sql(opened: OpenedFile, types: dict[str, str] | None = None) -> str:
     """The DuckDB ``read_csv(...)`` expression reading every column of the CSV as text.
 
     The dialect is fixed (no sniffing): the separator found in the header, ``"`` quotes, UTF-8
-    (ISO-8859-1 files were copied to UTF-8 when opened). Malformed rows go to DuckDB's
+    (ISO-8859-1 files were copied to UTF-8 when opened). ``types`` overrides the VARCHAR type
+    of some columns (the fast path reads counts as DOUBLE). Malformed rows go to DuckDB's
     ``reject_errors`` table (see :func:`raise_rejects`) instead of stopping at the first one.
     """
     assert opened.csv_path is not None and opened.separator is not None
-    columns = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in opened.header)
+    types = types or {}
+    columns = ", ".join(f"'{_sql_str(c)}': '{types.get(c, 'VARCHAR')}'" for c in opened.header)
     return (
         f"read_csv('{_sql_str(str(opened.csv_path))}', columns={{{columns}}}, "
         f"delim='{opened.separator}', header=true, auto_detect=false, quote='\"', escape='\"', "

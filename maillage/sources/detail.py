@@ -167,6 +167,11 @@ class DetailFile:
     separator: str | None = ";"
 
     @property
+    def table(self) -> pa.Table:
+        """The totals, under the name :class:`~maillage.sources.flux.FluxFile` uses."""
+        return self.totals
+
+    @property
     def cog_vintage(self) -> int | None:
         """COG vintage of the codes: 1 January of census year + 2 (None if vintage unknown)."""
         return None if self.vintage is None else self.vintage + 2
@@ -205,7 +210,7 @@ def read_detail(
         layout = _detect_layout(opened, kind)
         found_vintage, warnings = _vintage(opened, vintage)
         columns = _columns(opened, layout)
-        con = connect()
+        con = connect(temp_directory=opened.tmp)
         try:
             rows, weight = _summarise(con, opened, layout, columns)
             totals = _totals(con)

@@ -115,7 +115,8 @@ class FluxFile:
     sha256 : checksum of that file (the zip or workbook itself, not the extracted CSV).
     member : CSV name inside the zip, sheet name for XLSX, else None.
     table : pyarrow Table ``origin: string, destination: string, value: float64``, one row per
-        pair, sorted by origin then destination.
+        pair; in file order when the file has no repeated pair and is sorted (as published),
+        otherwise in no particular order.
     rows_read : data rows in the file.
     threshold : 100 for the Excel "FLUX >= 100" product (small flows absent), else None.
     warnings : remarks for the user (in French and English).
@@ -354,7 +355,62 @@ def bad_number_sql(num: str) -> str:
 def _import(
     con: duckdb.DuckDBPyConnection, opened: OpenedFile, layout: FluxLayout, cols: _Columns
 ) -> tuple[int, pa.Table, list[str]]:
-    """Parse once into arrow (file order), flag bad rows, sum pairs only if some repeat."""
+    """Parse once into arrow (file order), check, sum pairs only if some repeat.
+
+    Fast path: DuckDB reads the count column as DOUBLE and the checks run on arrow. Any row
+    DuckDB rejects (not a number, decimal comma, wrong field count) or any broken rule sends
+    the file to the text path, which reads counts as text and says where each problem is.
+    """
+    parsed = _fast_parse(con, opened, cols) if opened.format != "xlsx" else None
+    comma = 0
+    if parsed is None or _arrow_breaks_rules(parsed):
+        parsed, comma = _text_parse(con, opened, cols)
+    rows = parsed.num_rows
+    table = parsed.cast(FLUX_SCHEMA)
+    del parsed
+    if not sorted_unique(table):
+        table = sum_pairs(con, table)
+    warnings = list(opened.warnings) + _remarks(opened, layout, rows, comma, table)
+    return rows, table, warnings
+
+
+def _fast_parse(
+    con: duckdb.DuckDBPyConnection, opened: OpenedFile, cols: _Columns
+) -> pa.Table | None:
+    o, d, v = (quote_ident(c) for c in (cols.origin, cols.destination, cols.value))
+
+    def build(opened: OpenedFile) -> str:
+        scan = csv_scan_sql(opened, types={cols.value: "DOUBLE"})
+        return f"SELECT {o} AS origin, {d} AS destination, {v} AS value FROM {scan}"
+
+    try:
+        return run_scan(con, opened, build, arrow=True)
+    except SourceError:
+        return None  # the text path reads the file again and reports precisely
+    finally:
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+
+
+def _arrow_breaks_rules(table: pa.Table) -> bool:
+    """Same rules as :func:`bad_code_sql` and :func:`bad_number_sql`, on arrow columns."""
+    if table.num_rows == 0:
+        return True
+    for name in ("origin", "destination"):
+        codes = table[name]
+        if codes.null_count or not pc.all(pc.equal(pc.utf8_length(codes), 5)).as_py():
+            return True
+        if pc.any(pc.match_substring(codes, " ")).as_py():
+            return True
+    values = table["value"]
+    if values.null_count or not pc.all(pc.is_finite(values)).as_py():
+        return True
+    return bool(pc.any(pc.less(values, 0)).as_py())
+
+
+def _text_parse(
+    con: duckdb.DuckDBPyConnection, opened: OpenedFile, cols: _Columns
+) -> tuple[pa.Table, int]:
+    """Read counts as text (decimal comma tolerated); raise a SourceError listing problems."""
     keep = [cols.origin, cols.destination, cols.value]
     if opened.format == "xlsx":
         stage_rows(con, opened, keep)
@@ -373,8 +429,7 @@ def _import(
 
     parsed = run_scan(con, opened, build, arrow=True)
     assert parsed is not None
-    rows = parsed.num_rows
-    if rows == 0:
+    if parsed.num_rows == 0:
         raise SourceError(
             "the file has a header but no data row; download it again.",
             path=opened.display,
@@ -383,24 +438,24 @@ def _import(
     if pc.any(parsed["bad"]).as_py():
         _locate_problems(con, opened, cols)
     comma = int(pc.sum(parsed["comma"].cast(pa.int64())).as_py() or 0)
-    table = parsed.select(["origin", "destination", "value"]).cast(FLUX_SCHEMA)
-    del parsed
-    if not sorted_unique(table):
-        table = sum_pairs(con, table)
-    warnings = list(opened.warnings) + _remarks(opened, layout, rows, comma, table)
-    return rows, table, warnings
+    return parsed.select(["origin", "destination", "value"]), comma
 
 
 def sorted_unique(table: pa.Table) -> bool:
-    """True when (origin, destination) strictly increase row after row (no repeated pair).
+    """True when no (origin, destination) pair repeats, proven by the file order.
 
-    INSEE publishes the bases sorted that way, so the usual file needs no GROUP BY. Codes all
-    have 5 characters (checked before), so comparing ``origin || destination`` compares pairs.
+    INSEE publishes the bases sorted by CODGEO then the other end, so the usual file needs no
+    GROUP BY: the pairs are unique if ``origin || destination`` (commute, school) or
+    ``destination || origin`` (residential: CODGEO is the destination) strictly increases row
+    after row. Codes all have 5 characters (checked before), so these keys compare pairs.
     """
     if table.num_rows < 2:
         return True
-    key = pc.binary_join_element_wise(table["origin"], table["destination"], "")
-    return bool(pc.all(pc.greater(key[1:], key[:-1])).as_py())
+    for first, second in (("origin", "destination"), ("destination", "origin")):
+        key = pc.binary_join_element_wise(table[first], table[second], "")
+        if pc.all(pc.greater(key[1:], key[:-1])).as_py():
+            return True
+    return False
 
 
 def sum_pairs(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:

@@ -45,10 +45,19 @@ def envelope(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "data": data, "meta": meta}
 
 
+#: Vintage of the embedded reference (see ``maillage.reference.communes``): COG of
+#: 1 January 2026, EPCI 2026, populations légales 2023.
+REFERENCE_VINTAGE = 2026
+REFERENCE_SOURCE = (
+    "INSEE, Code officiel géographique au 1er janvier 2026 ; EPCI 2026 (DGCL) ; "
+    "populations légales 2023 ; contours simplifiés"
+)
+
+
 def reference_meta(store: Store) -> dict[str, Any]:
     """Meta of answers drawn from the territorial reference only."""
-    source = store.get_meta("reference_source") or "Référence territoriale (INSEE COG)"
-    vintage = store.get_meta("reference_vintage") or store.get_meta("cog_vintage")
+    source = store.get_meta("reference_source") or REFERENCE_SOURCE
+    vintage = store.get_meta("reference_vintage") or REFERENCE_VINTAGE
     return {"status": "observed", "source": source, "vintage": vintage}
 
 

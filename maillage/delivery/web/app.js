@@ -216,6 +216,7 @@ function bboxOf(geom) {
 async function loadTerritories() {
   const level = mapLevel();
   let fc;
+  let pre = null;
   if (level === "commune") {
     if (map.getZoom() < 6.5) {
       status("Zoomez pour afficher les communes (chargées par département).");
@@ -227,24 +228,30 @@ async function loadTerritories() {
       status("");
     }
   } else {
-    fc = await getGeo(`/geometry/${level}`);
+    // polygons and values travel side by side
+    [fc, pre] = await Promise.all([getGeo(`/geometry/${level}`), fetchChoropleth(level, null)]);
   }
   currentGeo = { type: "FeatureCollection", features: fc.features.map((f) => ({ type: "Feature", geometry: f.geometry, properties: { ...f.properties } })) };
-  await applyChoropleth();
+  await applyChoropleth(pre);
 }
 
-async function applyChoropleth() {
+function choroplethParams(level) {
+  return `level=${level}&kind=${state.kind}&indicator=${state.indicator}`;
+}
+
+async function fetchChoropleth(level, deps) {
+  if (!state.kind) return null;
+  if (level !== "commune") return api(`/choropleth?${choroplethParams(level)}`);
+  // national breaks come with every answer: fetch per département, merge the values
+  const answers = await Promise.all(deps.map((d) => api(`/choropleth?${choroplethParams(level)}&dep=${d}`)));
+  return answers.length ? { ...answers[0], data: { ...answers[0].data, values: answers.flatMap((a) => a.data.values) } } : null;
+}
+
+async function applyChoropleth(prefetched = null) {
   const level = mapLevel();
   if (!state.kind || !currentGeo) return;
-  let params = `level=${level}&kind=${state.kind}&indicator=${state.indicator}`;
-  if (level === "commune") {
-    const deps = [...new Set(currentGeo.features.map((f) => f.properties.dep).filter(Boolean))];
-    // national breaks come with every answer: fetch per département, merge the values
-    const answers = await Promise.all(deps.map((d) => api(`/choropleth?${params}&dep=${d}`)));
-    choro = answers.length ? { ...answers[0], data: { ...answers[0].data, values: answers.flatMap((a) => a.data.values) } } : null;
-  } else {
-    choro = await api(`/choropleth?${params}`);
-  }
+  const deps = [...new Set(currentGeo.features.map((f) => f.properties.dep).filter(Boolean))];
+  choro = prefetched || await fetchChoropleth(level, deps);
   const values = new Map((choro ? choro.data.values : []).map((v) => [v.code, v.value]));
   for (const f of currentGeo.features) {
     const v = values.get(f.properties.code);
@@ -511,7 +518,11 @@ async function renderTerritory(body, token, fly) {
     metaLine(prof.meta),
   ];
   const kp = prof.data.kinds[state.kind];
-  if (kp) nodes.push(el("h3", {}, `Indicateurs — ${kp.meta.kind_label} `, badge(kp.meta.status)), indicatorList(kp), el("p", { class: "meta" }, `Strate : ${kp.stratum} (${kp.stratum_size} territoires) ; rang 1 = valeur la plus haute.`));
+  if (kp) {
+    nodes.push(el("h3", {}, `Indicateurs — ${kp.meta.kind_label} `, badge(kp.meta.status)),
+      el("p", { class: "meta" }, `Comparés à la strate ${kp.stratum} (${kp.stratum_size} territoires) : ▲ le territoire, boîte = quartiles, trait = médiane, ○ = moyenne ; rang 1 = valeur la plus haute.`),
+      indicatorList(kp));
+  }
   nodes.push(el("h3", {}, "Principaux partenaires"));
   kinds.forEach((k, i) => {
     const ans = partnerAnswers[i];
@@ -526,7 +537,23 @@ async function renderTerritory(body, token, fly) {
     }
     nodes.push(det);
   });
+  if (state.coops) nodes.push(...(await cooperationSection(state.sel)));
+  if (renderPanel.token !== token) return;
   body.replaceChildren(...nodes);
+}
+
+async function cooperationSection(ref) {
+  const head = el("h3", {}, "Coopérations");
+  try {
+    const body = await api(`/cooperations?territory=${encodeURIComponent(ref)}`);
+    const list = body.data.cooperations;
+    if (!list.length) return [head, el("p", { class: "meta" }, "Aucune coopération du registre ne compte ce territoire parmi ses parties.")];
+    return [head, el("ul", { class: "coops" }, list.map((c) => el("li", { "data-slug": c.slug },
+      el("strong", {}, c.name), ` — ${c.instrument}, ${c.status}`, c.start ? ` (depuis ${c.start})` : "",
+      el("br"), el("span", { class: "meta" }, "Parties : " + c.parties.map((p) => p.ref || p.name).join(", ")))))];
+  } catch (e) {
+    return [head, el("p", { class: "meta" }, "Registre des coopérations indisponible : " + e.message)];
+  }
 }
 
 function indicatorList(kp) {
@@ -709,7 +736,8 @@ async function savePerimeter() {
 /* ---------------------------------------------------------------- cooperations */
 
 async function drawCooperations() {
-  // cooperations are drawn as the outline of their parties' territories, in the panel list
+  // the cooperations of the selected territory are listed in its panel
+  if (state.sel) { renderPanel(false); return; }
   if (!state.coops) return;
   try {
     const body = await api(state.sel ? `/cooperations?territory=${encodeURIComponent(state.sel)}` : "/cooperations?limit=50");

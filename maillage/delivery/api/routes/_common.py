@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import pandas as pd
 from fastapi import Query, Request
+from fastapi.responses import Response
 
 from maillage._schema import FLOW_KINDS, KIND_LABELS_FR
 from maillage.analysis.indicators import source_meta
@@ -101,20 +103,40 @@ def deep_clean(obj: Any) -> Any:
     return clean(obj)
 
 
+#: Most cached values kept; beyond it the oldest answers are dropped (layers are kept).
+CACHE_SIZE = 256
+_PINNED = ("geometry", "shapes", "indicator_table", "status")
+
+
 def cached(request: Request, key: tuple, build: Callable[[], T]) -> T:
-    """Memoise ``build()`` in the application (the store is read-only while served)."""
+    """Memoise ``build()`` in the application (the store only changes through this app)."""
     cache: dict = request.app.state.cache
     if key in cache:
         return cache[key]
     lock: threading.Lock = request.app.state.cache_lock
     value = build()
     with lock:
+        if len(cache) >= CACHE_SIZE:
+            for old in [k for k in cache if k[0] not in _PINNED][: CACHE_SIZE // 4]:
+                del cache[old]
         cache.setdefault(key, value)
         return cache[key]
 
 
+def json_response(payload: dict[str, Any], status_code: int = 200) -> Response:
+    """A JSON response from an already JSON-safe payload (no re-validation)."""
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(body.encode(), status_code=status_code, media_type="application/json")
+
+
+def cached_json(request: Request, key: tuple, build: Callable[[], dict[str, Any]]) -> Response:
+    """Memoise the serialised answer ``build()`` (an envelope) under ``key``."""
+    body: bytes = cached(request, ("json", *key), lambda: json_response(build()).body)
+    return Response(body, media_type="application/json")
+
+
 def invalidate(request: Request, prefix: str) -> None:
-    """Drop every cached value whose key starts with ``prefix``."""
+    """Drop every cached value whose key starts with ``prefix`` (or ``("json", prefix)``)."""
     with request.app.state.cache_lock:
-        for key in [k for k in request.app.state.cache if k and k[0] == prefix]:
+        for key in [k for k in request.app.state.cache if k and prefix in k[:2]]:
             del request.app.state.cache[key]

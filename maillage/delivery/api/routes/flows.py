@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from maillage.analysis import flows, territories
 from maillage.delivery.api.deps import StoreDep, envelope
@@ -15,7 +16,7 @@ from maillage.delivery.api.routes._common import (
     Level,
     ThresholdQuery,
     VintageQuery,
-    cached,
+    cached_json,
     combine_meta,
     current_or_404,
     deep_clean,
@@ -35,6 +36,7 @@ TopQuery = Annotated[int, Query(ge=1, le=5000, description="nombre de flux gard�
     summary="Principaux partenaires d'un territoire",
 )
 def partners(
+    request: Request,
     store: StoreDep,
     ref: str,
     kind: KindQuery,
@@ -43,28 +45,27 @@ def partners(
     top: Annotated[int, Query(ge=1, le=1000)] = 10,
     threshold: ThresholdQuery = 0.0,
     vintage: VintageQuery = None,
-) -> dict:
+) -> Response:
     """Partners ranked by outgoing, incoming or total flow, with the dependency shares."""
     meta = flow_meta(store, kind, vintage)
     t = territories.resolve(store, ref)
-    df = flows.partners(
-        store,
-        t,
-        kind,
-        direction=direction,
-        level=level,
-        top=top,
-        threshold=threshold,
-        vintage=vintage,
-    )
-    data = {
-        "territory": deep_clean(t.as_dict()),
-        "kind": kind,
-        "direction": direction,
-        "level": level or flows.default_partner_level(t),
-        "partners": records(df),
-    }
-    return envelope(data, meta)
+
+    def build() -> dict:
+        df = flows.partners(
+            store, t, kind, direction=direction, level=level, top=top, threshold=threshold,
+            vintage=vintage,
+        )  # fmt: skip
+        data = {
+            "territory": deep_clean(t.as_dict()),
+            "kind": kind,
+            "direction": direction,
+            "level": level or flows.default_partner_level(t),
+            "partners": records(df),
+        }
+        return envelope(data, meta)
+
+    key = ("partners", t.level, t.code, kind, direction, level, top, threshold, vintage)
+    return cached_json(request, key, build)
 
 
 @router.get("/flows", response_model=Envelope, summary="Flux à dessiner sur la carte")
@@ -80,54 +81,51 @@ def flow_lines(
     top: TopQuery = 500,
     threshold: ThresholdQuery = 0.0,
     vintage: VintageQuery = None,
-) -> dict:
+) -> Response:
     """Origin, destination, value and the points of both ends, largest first."""
     meta = flow_meta(store, kind, vintage)
-    if ref is not None:
-        t = territories.resolve(store, ref)
-        key = ("flows", t.level, t.code, kind, level, direction, top, threshold, vintage)
-    else:
-        t = None
-        key = ("flows", None, None, kind, level, direction, top, threshold, vintage)
-    df = cached(
-        request,
-        key,
-        lambda: flows.flow_lines(
-            store,
-            level,
-            kind,
-            ref=t,
-            direction=direction,
-            top=top,
-            threshold=threshold,
+    t = territories.resolve(store, ref) if ref is not None else None
+
+    def build() -> dict:
+        df = flows.flow_lines(
+            store, level, kind, ref=t, direction=direction, top=top, threshold=threshold,
             vintage=vintage,
-        ),
-    )
-    data = {
-        "kind": kind,
-        "level": level,
-        "direction": direction,
-        "territory": deep_clean(t.as_dict()) if t else None,
-        "lines": records(df),
-    }
-    return envelope(data, meta)
+        )  # fmt: skip
+        data = {
+            "kind": kind,
+            "level": level,
+            "direction": direction,
+            "territory": deep_clean(t.as_dict()) if t else None,
+            "lines": records(df),
+        }
+        return envelope(data, meta)
+
+    where = (t.level, t.code) if t else (None, None)
+    key = ("flows", *where, kind, level, direction, top, threshold, vintage)
+    return cached_json(request, key, build)
 
 
 @router.get("/pair", response_model=Envelope, summary="Vue d'un couple de territoires")
 def pair(
+    request: Request,
     store: StoreDep,
     a: Annotated[str, Query(min_length=1, max_length=200, description="premier territoire")],
     b: Annotated[str, Query(min_length=1, max_length=200, description="second territoire")],
     kinds: KindsQuery = None,
     detail: Annotated[int, Query(ge=0, le=1000, description="paires de communes gardées")] = 20,
-) -> dict:
+) -> Response:
     """Flows both ways by kind between two territories, balance, shares, commune detail."""
     if kinds:
         for kind in kinds:
             current_or_404(store, kind, None)
-    result = flows.pair(store, a, b, kinds=list(kinds) if kinds else None)
-    for item in result["kinds"].values():
-        item["detail_total"] = len(item["detail"])
-        item["detail"] = item["detail"].head(detail)
-    metas = [k["meta"] for k in result["kinds"].values()]
-    return envelope(deep_clean(result), combine_meta(metas))
+
+    def build() -> dict:
+        result = flows.pair(store, a, b, kinds=list(kinds) if kinds else None)
+        for item in result["kinds"].values():
+            item["detail_total"] = len(item["detail"])
+            item["detail"] = item["detail"].head(detail)
+        metas = [k["meta"] for k in result["kinds"].values()]
+        return envelope(deep_clean(result), combine_meta(metas))
+
+    key = ("pair", a.strip(), b.strip(), tuple(kinds or ()), detail)
+    return cached_json(request, key, build)

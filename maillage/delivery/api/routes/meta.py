@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from maillage import __version__
 from maillage._schema import KIND_LABELS_FR, LEVELS
+from maillage.analysis.indicators import source_meta
 from maillage.analysis.territories import LEVEL_LABELS_FR
 from maillage.delivery.api.deps import StoreDep, envelope, reference_meta
 from maillage.delivery.api.routes._common import cached, records
@@ -19,6 +20,12 @@ def status(request: Request, store: StoreDep) -> dict:
     """Flow kinds held with vintage, status, source and rows; web settings."""
     available = cached(request, ("status",), store.available).copy()
     available["label"] = [KIND_LABELS_FR.get(k, k) for k in available["kind"]]
+    available["source"] = [
+        source_meta(store, k, int(v))["source"] if s == "modelled" else src
+        for k, v, s, src in zip(
+            available["kind"], available["vintage"], available["status"], available["source"]
+        )
+    ]
     settings = request.app.state.settings
     data = {
         "version": __version__,

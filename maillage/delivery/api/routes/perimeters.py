@@ -169,7 +169,7 @@ def create_perimeter(
                 path.unlink(missing_ok=True)
                 raise
             invalidate(request, "outline")
-            invalidate(request, "flows")
+            invalidate(request, "json")
     data = records(_summary(store, slug))[0]
     data["members"] = members
     data["share_url"] = f"/?level=perimeter&sel=per:{slug}"

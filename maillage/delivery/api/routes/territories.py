@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from maillage.analysis import indicators, territories
 from maillage.delivery.api.deps import StoreDep, envelope, reference_meta
@@ -12,6 +13,7 @@ from maillage.delivery.api.routes._common import (
     KindsQuery,
     Level,
     VintageQuery,
+    cached_json,
     combine_meta,
     current_or_404,
     deep_clean,
@@ -50,16 +52,22 @@ def territory(store: StoreDep, ref: str) -> dict:
     summary="Profil: indicateurs comparés à la strate",
 )
 def profile(
+    request: Request,
     store: StoreDep,
     ref: str,
     kinds: KindsQuery = None,
     vintage: VintageQuery = None,
-) -> dict:
+) -> Response:
     """Indicators of a territory for each flow kind, with its stratum's statistics and rank."""
     if kinds:
         for kind in kinds:
             current_or_404(store, kind, vintage)
     t = territories.resolve(store, ref)
-    result = indicators.profile(store, t, kinds=list(kinds) if kinds else None, vintage=vintage)
-    metas = [k["meta"] for k in result["kinds"].values()]
-    return envelope(deep_clean(result), combine_meta(metas))
+
+    def build() -> dict:
+        chosen = list(kinds) if kinds else None
+        result = indicators.profile(store, t, kinds=chosen, vintage=vintage)
+        metas = [k["meta"] for k in result["kinds"].values()]
+        return envelope(deep_clean(result), combine_meta(metas))
+
+    return cached_json(request, ("profile", t.level, t.code, tuple(kinds or ()), vintage), build)

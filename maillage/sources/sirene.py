@@ -1,0 +1,1075 @@
+"""Sirene stock files, read as published, turned into firm flows between communes.
+
+Three monthly stock files of the "Base Sirene des entreprises et de leurs établissements"
+(data.gouv.fr, schema 3.11, Licence Ouverte 2.0) are used, each a zip holding one CSV
+(``,``-separated, ``"``-quoted, UTF-8, full header row):
+
+=====================================================  ========================================
+file                                                   used columns
+=====================================================  ========================================
+``StockEtablissement_utf8.zip``                        siren, nic, siret, etablissementSiege,
+                                                       codeCommuneEtablissement,
+                                                       codePaysEtrangerEtablissement,
+                                                       etatAdministratifEtablissement,
+                                                       trancheEffectifsEtablissement,
+                                                       activitePrincipaleEtablissement,
+                                                       nomenclatureActivitePrincipaleEtablissement,
+                                                       dateDernierTraitementEtablissement
+``StockUniteLegale_utf8.zip`` (optional)               siren, nicSiegeUniteLegale
+``StockEtablissementLiensSuccession_utf8.zip``         siretEtablissementPredecesseur,
+(optional)                                             siretEtablissementSuccesseur,
+                                                       dateLienSuccession, transfertSiege,
+                                                       continuiteEconomique
+=====================================================  ========================================
+
+Two flow kinds are derived (direction conventions of :mod:`maillage._schema`):
+
+``hq_link`` (head office → establishment)
+    every *active* establishment (``etatAdministratifEtablissement = 'A'``) is linked from the
+    place of its head office to its own place. The head office of a siren is the establishment
+    ``siren || nicSiegeUniteLegale`` when the legal-units file is given and that establishment
+    is in the stock, else the establishment of the same siren flagged
+    ``etablissementSiege = true`` (an active one first). Links inside one commune are kept (a
+    single-site firm controls its own jobs): so ``inflow / destination_total`` of a territory
+    is the share of its (weighted) establishments controlled from outside. Breakdown:
+    ``section`` = NAF rev. 2 section letter A–U of the establishment (``?`` when the activity
+    is coded in an older nomenclature or missing).
+``establishment_transfer`` (predecessor → successor), one vintage per year of
+    ``dateLienSuccession``
+    both SIRETs are joined to the stock for their commune (for a closed establishment, its last
+    address). A predecessor with *n* successors the same year counts 1/n towards each (no
+    many-to-many blow-up; totals are conserved). Links within one commune are kept (internal
+    flow). Breakdowns: ``transfert_siege`` and ``continuite_economique`` (``oui``/``non``).
+
+Weights (``measure``)
+    ``"jobs"`` (default): estimated employees = midpoint of the headcount band
+    ``trancheEffectifsEtablissement`` (:data:`HEADCOUNT_MIDPOINTS`; ``NN`` — no employee or
+    none declared —, ``00`` — no employee at 31/12 — and an empty band weigh 0; the open band
+    ``53`` "10 000 or more" weighs 10 000). For transfers the band of the *predecessor* is used.
+    Bands lag about two years (``anneeEffectifsEtablissement``). Pairs whose weight is 0 are
+    not stored as flows (they are counted in the report).
+    ``"establishments"``: every establishment (every succession link) counts 1.
+
+Bad input
+    a missing column or another file → :class:`~maillage._errors.SourceError` naming the file,
+    line 1 and the column; malformed CSV rows → one SourceError listing them (nothing is
+    imported). Rows that parse but carry bad values — a SIRET that is not 14 digits, a date
+    that is not ``AAAA-MM-JJ``, an unknown headcount band, an establishment with neither
+    commune nor country, a siren whose head office is not in the stock, a succession link to
+    an establishment absent from the stock — are COUNTED and REPORTED with sample file lines
+    in :attr:`SireneFlows.warnings` and :attr:`SireneFlows.counts`, and left out of the flows.
+    Foreign places (``codePaysEtrangerEtablissement``, COG country codes ``99xxx``) are kept
+    and flagged abroad, and old commune codes are mapped to the reference, by
+    :func:`maillage.build.store_flows`.
+
+Volumes: about 44 M establishments and 10 M succession links nationally (several GB). The
+files are streamed by DuckDB into a temporary on-disk database (only the used columns), with a
+memory limit, never loaded whole into Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from maillage._errors import SourceError, ValidationError
+from maillage.sources._files import (
+    DESCRIPTIONS,
+    OpenedFile,
+    open_table_file,
+    quote_ident,
+    require_separator,
+    sniff_header,
+    stage_csv,
+)
+
+log = logging.getLogger("maillage")
+
+Progress = Callable[[str, float], None]
+
+#: Official addresses (data.gouv.fr stable links of the monthly stock; DATA_SOURCES.md A.4).
+CATALOG: dict[str, dict[str, str]] = {
+    "sirene_etablissement": {
+        "url": "https://files.data.gouv.fr/insee-sirene/StockEtablissement_utf8.zip",
+        "member": "StockEtablissement_utf8.csv",
+    },
+    "sirene_unite_legale": {
+        "url": "https://files.data.gouv.fr/insee-sirene/StockUniteLegale_utf8.zip",
+        "member": "StockUniteLegale_utf8.csv",
+    },
+    "sirene_succession": {
+        "url": "https://files.data.gouv.fr/insee-sirene/StockEtablissementLiensSuccession_utf8.zip",
+        "member": "StockEtablissementLiensSuccession_utf8.csv",
+    },
+}
+PAGE = (
+    "https://www.data.gouv.fr/fr/datasets/"
+    "base-sirene-des-entreprises-et-de-leurs-etablissements-siren-siret/"
+)
+LICENCE = "Licence Ouverte / Open Licence 2.0 (Etalab)"
+
+#: Full header of StockEtablissement, schema 3.11, in file order. Files published from 2025
+#: add ``activitePrincipaleNAF25Etablissement`` at the end (accepted: only used columns are
+#: required).
+ETABLISSEMENT_COLUMNS: tuple[str, ...] = (
+    "siren",
+    "nic",
+    "siret",
+    "statutDiffusionEtablissement",
+    "dateCreationEtablissement",
+    "trancheEffectifsEtablissement",
+    "anneeEffectifsEtablissement",
+    "activitePrincipaleRegistreMetiersEtablissement",
+    "dateDernierTraitementEtablissement",
+    "etablissementSiege",
+    "nombrePeriodesEtablissement",
+    "complementAdresseEtablissement",
+    "numeroVoieEtablissement",
+    "indiceRepetitionEtablissement",
+    "dernierNumeroVoieEtablissement",
+    "indiceRepetitionDernierNumeroVoieEtablissement",
+    "typeVoieEtablissement",
+    "libelleVoieEtablissement",
+    "codePostalEtablissement",
+    "libelleCommuneEtablissement",
+    "libelleCommuneEtrangerEtablissement",
+    "distributionSpecialeEtablissement",
+    "codeCommuneEtablissement",
+    "codeCedexEtablissement",
+    "libelleCedexEtablissement",
+    "codePaysEtrangerEtablissement",
+    "libellePaysEtrangerEtablissement",
+    "identifiantAdresseEtablissement",
+    "coordonneeLambertAbscisseEtablissement",
+    "coordonneeLambertOrdonneeEtablissement",
+    "complementAdresse2Etablissement",
+    "numeroVoie2Etablissement",
+    "indiceRepetition2Etablissement",
+    "typeVoie2Etablissement",
+    "libelleVoie2Etablissement",
+    "codePostal2Etablissement",
+    "libelleCommune2Etablissement",
+    "libelleCommuneEtranger2Etablissement",
+    "distributionSpeciale2Etablissement",
+    "codeCommune2Etablissement",
+    "codeCedex2Etablissement",
+    "libelleCedex2Etablissement",
+    "codePaysEtranger2Etablissement",
+    "libellePaysEtranger2Etablissement",
+    "dateDebut",
+    "etatAdministratifEtablissement",
+    "enseigne1Etablissement",
+    "enseigne2Etablissement",
+    "enseigne3Etablissement",
+    "denominationUsuelleEtablissement",
+    "activitePrincipaleEtablissement",
+    "nomenclatureActivitePrincipaleEtablissement",
+    "caractereEmployeurEtablissement",
+)
+
+#: Full header of StockUniteLegale, schema 3.11, in file order.
+UNITE_LEGALE_COLUMNS: tuple[str, ...] = (
+    "siren",
+    "statutDiffusionUniteLegale",
+    "unitePurgeeUniteLegale",
+    "dateCreationUniteLegale",
+    "sigleUniteLegale",
+    "sexeUniteLegale",
+    "prenom1UniteLegale",
+    "prenom2UniteLegale",
+    "prenom3UniteLegale",
+    "prenom4UniteLegale",
+    "prenomUsuelUniteLegale",
+    "pseudonymeUniteLegale",
+    "identifiantAssociationUniteLegale",
+    "trancheEffectifsUniteLegale",
+    "anneeEffectifsUniteLegale",
+    "dateDernierTraitementUniteLegale",
+    "nombrePeriodesUniteLegale",
+    "categorieEntreprise",
+    "anneeCategorieEntreprise",
+    "dateDebut",
+    "etatAdministratifUniteLegale",
+    "nomUniteLegale",
+    "nomUsageUniteLegale",
+    "denominationUniteLegale",
+    "denominationUsuelle1UniteLegale",
+    "denominationUsuelle2UniteLegale",
+    "denominationUsuelle3UniteLegale",
+    "categorieJuridiqueUniteLegale",
+    "activitePrincipaleUniteLegale",
+    "nomenclatureActivitePrincipaleUniteLegale",
+    "nicSiegeUniteLegale",
+    "economieSocialeSolidaireUniteLegale",
+    "societeMissionUniteLegale",
+    "caractereEmployeurUniteLegale",
+)
+
+#: Full header of StockEtablissementLiensSuccession, in file order.
+SUCCESSION_COLUMNS: tuple[str, ...] = (
+    "siretEtablissementPredecesseur",
+    "siretEtablissementSuccesseur",
+    "dateLienSuccession",
+    "transfertSiege",
+    "continuiteEconomique",
+    "dateDernierTraitementLienSuccession",
+)
+
+_NEED_ETAB: tuple[str, ...] = (
+    "siren",
+    "nic",
+    "siret",
+    "trancheEffectifsEtablissement",
+    "dateDernierTraitementEtablissement",
+    "etablissementSiege",
+    "codeCommuneEtablissement",
+    "codePaysEtrangerEtablissement",
+    "etatAdministratifEtablissement",
+    "activitePrincipaleEtablissement",
+    "nomenclatureActivitePrincipaleEtablissement",
+)
+_NEED_UL: tuple[str, ...] = ("siren", "nicSiegeUniteLegale")
+_NEED_SUCC: tuple[str, ...] = (
+    "siretEtablissementPredecesseur",
+    "siretEtablissementSuccesseur",
+    "dateLienSuccession",
+    "transfertSiege",
+    "continuiteEconomique",
+)
+
+#: Estimated employees per headcount band (midpoint of the band; see module docstring).
+#: 01 = 1–2, 02 = 3–5, 03 = 6–9, 11 = 10–19, 12 = 20–49, 21 = 50–99, 22 = 100–199,
+#: 31 = 200–249, 32 = 250–499, 41 = 500–999, 42 = 1 000–1 999, 51 = 2 000–4 999,
+#: 52 = 5 000–9 999, 53 = 10 000 or more (lower bound).
+HEADCOUNT_MIDPOINTS: dict[str, float] = {
+    "NN": 0.0,
+    "00": 0.0,
+    "01": 1.5,
+    "02": 4.0,
+    "03": 7.5,
+    "11": 14.5,
+    "12": 34.5,
+    "21": 74.5,
+    "22": 149.5,
+    "31": 224.5,
+    "32": 374.5,
+    "41": 749.5,
+    "42": 1499.5,
+    "51": 3499.5,
+    "52": 7499.5,
+    "53": 10000.0,
+}
+
+#: NAF rev. 2 sections as ranges of divisions (first two digits of the activity code).
+NAF_SECTIONS: tuple[tuple[str, int, int], ...] = (
+    ("A", 1, 3),
+    ("B", 5, 9),
+    ("C", 10, 33),
+    ("D", 35, 35),
+    ("E", 36, 39),
+    ("F", 41, 43),
+    ("G", 45, 47),
+    ("H", 49, 53),
+    ("I", 55, 56),
+    ("J", 58, 63),
+    ("K", 64, 66),
+    ("L", 68, 68),
+    ("M", 69, 75),
+    ("N", 77, 82),
+    ("O", 84, 84),
+    ("P", 85, 85),
+    ("Q", 86, 88),
+    ("R", 90, 93),
+    ("S", 94, 96),
+    ("T", 97, 98),
+    ("U", 99, 99),
+)
+
+SECTION_LABELS_FR: dict[str, str] = {
+    "A": "Agriculture, sylviculture et pêche",
+    "B": "Industries extractives",
+    "C": "Industrie manufacturière",
+    "D": "Électricité, gaz, vapeur et air conditionné",
+    "E": "Eau, assainissement, déchets, dépollution",
+    "F": "Construction",
+    "G": "Commerce ; réparation d'automobiles et de motocycles",
+    "H": "Transports et entreposage",
+    "I": "Hébergement et restauration",
+    "J": "Information et communication",
+    "K": "Activités financières et d'assurance",
+    "L": "Activités immobilières",
+    "M": "Activités spécialisées, scientifiques et techniques",
+    "N": "Activités de services administratifs et de soutien",
+    "O": "Administration publique",
+    "P": "Enseignement",
+    "Q": "Santé humaine et action sociale",
+    "R": "Arts, spectacles et activités récréatives",
+    "S": "Autres activités de services",
+    "T": "Activités des ménages en tant qu'employeurs",
+    "U": "Activités extra-territoriales",
+    "?": "Activité inconnue ou d'une ancienne nomenclature",
+}
+
+MEASURES: tuple[str, ...] = ("jobs", "establishments")
+
+#: Bump when the derivation changes: it enters the checksum, so a re-import is not skipped.
+METHOD_VERSION = "sirene-1"
+
+#: Sample lines quoted per kind of bad value.
+_SAMPLES = 5
+
+FLOW_SCHEMA = pa.schema(
+    [("origin", pa.string()), ("destination", pa.string()), ("value", pa.float64())]
+)
+BREAKDOWN_SCHEMA = pa.schema(
+    [
+        ("origin", pa.string()),
+        ("destination", pa.string()),
+        ("dimension", pa.string()),
+        ("category", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+
+
+def naf_section(code: str | None) -> str:
+    """NAF rev. 2 section letter of an activity code (``"62.01Z"`` → ``"J"``); ``?`` if none.
+
+    >>> naf_section("62.01Z"), naf_section("01.11Z"), naf_section("99.00Z"), naf_section("xx")
+    ('J', 'A', 'U', '?')
+    """
+    text = (code or "").strip()
+    if len(text) < 2 or not text[:2].isdigit():
+        return "?"
+    division = int(text[:2])
+    for letter, lo, hi in NAF_SECTIONS:
+        if lo <= division <= hi:
+            return letter
+    return "?"
+
+
+# ---------------------------------------------------------------------------------------------
+# Which file is which
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SireneFiles:
+    """The stock files of one import: the establishments stock is required."""
+
+    etablissements: Path
+    unites_legales: Path | None = None
+    successions: Path | None = None
+    ignored: list[str] = field(default_factory=list)
+
+
+def _header_of(path: Path) -> list[str]:
+    """Column names of a CSV or of the CSV in a zip (first line only)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [
+                    n for n in zf.namelist() if n.lower().endswith((".csv", ".txt"))
+                ] or zf.namelist()
+                with zf.open(names[0]) as fh:
+                    first = fh.readline(1 << 16)
+        else:
+            with path.open("rb") as fh:
+                first = fh.readline(1 << 16)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise SourceError(f"cannot read the file ({exc}).", path=str(path)) from exc
+    text = first.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    sep = max((",", ";", "\t", "|"), key=text.count)
+    return [c.strip().strip('"') for c in text.split(sep)]
+
+
+def _role(path: Path) -> str | None:
+    header = _header_of(path)
+    lower = {c.lower() for c in header}
+    if "datefin" in lower or "historique" in path.name.lower():
+        return None  # history files: not used
+    if "siretetablissementpredecesseur" in lower:
+        return "successions"
+    if "siret" in lower and "codecommuneetablissement" in lower:
+        return "etablissements"
+    if "siren" in lower and "nicsiegeunitelegale" in lower:
+        return "unites_legales"
+    return None
+
+
+def classify(paths: Sequence[str | Path]) -> SireneFiles:
+    """Tell the stock files apart by their header; a folder contributes its zip/CSV files.
+
+    Raises
+    ------
+    SourceError
+        a path does not exist, two files play the same role, or no establishments stock.
+    """
+    found: dict[str, Path] = {}
+    ignored: list[str] = []
+    candidates: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise SourceError("file or folder not found; check the path.", path=str(p))
+        if p.is_dir():
+            candidates += sorted(
+                c for c in p.iterdir() if c.is_file() and c.suffix.lower() in (".zip", ".csv")
+            )
+        else:
+            candidates.append(p)
+    for p in candidates:
+        role = _role(p)
+        if role is None:
+            ignored.append(p.name)
+            continue
+        if role in found:
+            raise SourceError(
+                f"two files look like the same Sirene stock ({found[role].name} and {p.name}); "
+                "pass only one of each.",
+                path=str(p),
+            )
+        found[role] = p
+    if "etablissements" not in found:
+        seen = ", ".join(c.name for c in candidates) or "nothing"
+        raise SourceError(
+            "no Sirene establishments stock (StockEtablissement_utf8.zip, with columns siret "
+            f"and codeCommuneEtablissement) among the files given ({seen}).",
+            path=str(paths[0]) if paths else None,
+        )
+    return SireneFiles(
+        etablissements=found["etablissements"],
+        unites_legales=found.get("unites_legales"),
+        successions=found.get("successions"),
+        ignored=ignored,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SireneFlows:
+    """Firm flows derived from the Sirene stock.
+
+    Attributes
+    ----------
+    hq : ``hq_link`` flows (origin, destination, value) and their ``section`` breakdown.
+    hq_vintage : year of the state described (latest ``dateDernierTraitementEtablissement``).
+    transfers : year → (flows, breakdown) of ``establishment_transfer``.
+    measure : ``"jobs"`` or ``"establishments"``.
+    sha256 : checksum of every input file (and the method), the identity of this import.
+    files : file names read.
+    rows : data rows read per file role.
+    counts : every count of the checks (kept, bad SIRET, malformed dates, …).
+    warnings : what was left out and why, with sample file lines.
+    """
+
+    hq: pa.Table
+    hq_breakdown: pa.Table
+    hq_vintage: int
+    transfers: dict[int, tuple[pa.Table, pa.Table]]
+    measure: str
+    sha256: dict[str, str]
+    files: dict[str, str]
+    rows: dict[str, int]
+    counts: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def digest(self, *extra: object) -> str:
+        """One checksum for the import of one (kind, vintage): inputs, method, ``extra``."""
+        h = hashlib.sha256()
+        for role in sorted(self.sha256):
+            h.update(f"{role}={self.sha256[role]};".encode())
+        h.update(f"{METHOD_VERSION};{self.measure};".encode())
+        for x in extra:
+            h.update(f"{x};".encode())
+        return h.hexdigest()
+
+
+@contextlib.contextmanager
+def workspace(
+    tmp_dir: str | Path | None = None, *, memory_limit: str = "2GB", threads: int | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB database in a temporary folder (spills to disk), removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="maillage-sirene-", dir=tmp_dir) as tmp:
+        con = duckdb.connect(str(Path(tmp) / "sirene.duckdb"))
+        try:
+            con.execute("SET autoinstall_known_extensions=false")
+            con.execute("SET autoload_known_extensions=false")
+            con.execute(f"SET temp_directory='{tmp}'")
+            con.execute(f"SET memory_limit='{memory_limit}'")
+            con.execute("SET preserve_insertion_order=true")
+            if threads:
+                con.execute(f"SET threads={int(threads)}")
+            yield con
+        finally:
+            con.close()
+
+
+def _check_columns(opened: OpenedFile, needed: Sequence[str], what: str, expected: str) -> None:
+    """Missing columns → SourceError (line 1, the first missing column) saying what it is."""
+    require_separator(opened, ",")
+    have = set(opened.header)
+    missing = [c for c in needed if c not in have]
+    if not missing:
+        return
+    looks = sniff_header(opened.header)
+    hint = (
+        f" It looks like {DESCRIPTIONS.get(looks, looks)}."
+        if looks not in ("unknown", expected)
+        else ""
+    )
+    raise SourceError(
+        f"this is not {what} as published: column(s) {', '.join(missing)} missing.{hint} "
+        f"Download {CATALOG[expected]['member'].replace('.csv', '.zip')} from {PAGE}.",
+        path=opened.display,
+        line=1,
+        column=missing[0],
+    )
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    needed: Sequence[str],
+    table: str,
+    what: str,
+    expected: str,
+    prefer: str,
+) -> tuple[int, str, str]:
+    """Stage the needed columns (as text) plus ``_line``; returns (rows, display, sha256)."""
+    with open_table_file(path, prefer_member=(prefer,)) as opened:
+        if opened.format == "xlsx":
+            raise SourceError(
+                f"{what} is published as a zipped CSV, not as a workbook.", path=opened.display
+            )
+        _check_columns(opened, needed, what, expected)
+        rows = stage_csv(con, opened, needed, table=f"{table}_raw")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT *, rowid + 2 AS _line FROM {table}_raw"
+        )
+        con.execute(f"DROP TABLE {table}_raw")
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        return rows, opened.display, opened.sha256
+
+
+def _lines(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    rows = con.execute(f"SELECT _line FROM ({sql}) ORDER BY _line LIMIT {_SAMPLES}").fetchall()
+    return ", ".join(str(r[0]) for r in rows)
+
+
+def _count_bad(
+    con: duckdb.DuckDBPyConnection,
+    flows: SireneFlows,
+    key: str,
+    sql: str,
+    message: str,
+    display: str,
+) -> int:
+    """Count the rows of ``sql``; when any, add a warning with sample lines."""
+    n = int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
+    flows.counts[key] = n
+    if n:
+        flows.warnings.append(
+            f"{display}: {n:,} {message}; left out (e.g. line(s) {_lines(con, sql)})"
+        )
+    return n
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> None:
+    weights = pa.table(
+        {
+            "tranche": list(HEADCOUNT_MIDPOINTS),
+            "w": list(HEADCOUNT_MIDPOINTS.values()),
+        }
+    )
+    divisions = [f"{d:02d}" for _, lo, hi in NAF_SECTIONS for d in range(lo, hi + 1)]
+    letters = [s for s, lo, hi in NAF_SECTIONS for _ in range(lo, hi + 1)]
+    naf = pa.table({"division": divisions, "section": letters})
+    con.register("_w", weights)
+    con.register("_naf", naf)
+    con.execute("CREATE OR REPLACE TABLE band_weight AS SELECT * FROM _w")
+    con.execute("CREATE OR REPLACE TABLE naf_section AS SELECT * FROM _naf")
+    con.unregister("_w")
+    con.unregister("_naf")
+
+
+_SIRET_OK = "regexp_full_match(coalesce({c}, ''), '[0-9]{{14}}')"
+
+
+def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, disp: str) -> None:
+    """Checks on the stock, then ``etab``: one clean row per SIRET with place, weight, section."""
+    bad_siret = f"SELECT _line FROM etab_in WHERE NOT {_SIRET_OK.format(c='siret')}"
+    _count_bad(
+        con,
+        flows,
+        "etab_bad_siret",
+        bad_siret,
+        "establishment(s) whose SIRET is not 14 digits",
+        disp,
+    )
+    bad_band = (
+        "SELECT _line FROM etab_in e WHERE coalesce(trancheEffectifsEtablissement, '') <> '' "
+        "AND trancheEffectifsEtablissement NOT IN (SELECT tranche FROM band_weight)"
+    )
+    _count_bad(
+        con,
+        flows,
+        "etab_bad_band",
+        bad_band,
+        "establishment(s) with an unknown headcount band (trancheEffectifsEtablissement; "
+        "weighted 0, kept)",
+        disp,
+    )
+    # the bad-band rows are kept with weight 0; only the message says "left out": fix wording
+    if flows.counts["etab_bad_band"]:
+        flows.warnings[-1] = flows.warnings[-1].replace("; left out", "")
+    no_place = (
+        "SELECT _line FROM etab_in WHERE coalesce(trim(codeCommuneEtablissement), '') = '' "
+        "AND coalesce(trim(codePaysEtrangerEtablissement), '') = '' "
+        f"AND {_SIRET_OK.format(c='siret')}"
+    )
+    _count_bad(
+        con,
+        flows,
+        "etab_no_place",
+        no_place,
+        "establishment(s) with neither commune (codeCommuneEtablissement) nor country "
+        "(codePaysEtrangerEtablissement)",
+        disp,
+    )
+    bad_state = (
+        "SELECT _line FROM etab_in WHERE coalesce(etatAdministratifEtablissement, '') "
+        f"NOT IN ('A', 'F') AND {_SIRET_OK.format(c='siret')}"
+    )
+    _count_bad(
+        con,
+        flows,
+        "etab_bad_state",
+        bad_state,
+        "establishment(s) whose etatAdministratifEtablissement is neither A nor F "
+        "(not counted as active)",
+        disp,
+    )
+    if flows.counts["etab_bad_state"]:
+        flows.warnings[-1] = flows.warnings[-1].replace("; left out", "")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE etab AS
+        SELECT e.siret, e.siren, e.nic, e._line,
+               coalesce(nullif(trim(e.codeCommuneEtablissement), ''),
+                        nullif(trim(e.codePaysEtrangerEtablissement), '')) AS place,
+               e.etablissementSiege = 'true' AS siege,
+               e.etatAdministratifEtablissement = 'A' AS active,
+               coalesce(w.w, 0.0) AS weight,
+               CASE WHEN e.nomenclatureActivitePrincipaleEtablissement = 'NAFRev2'
+                    THEN coalesce(n.section, '?') ELSE '?' END AS section
+        FROM etab_in e
+        LEFT JOIN band_weight w ON w.tranche = e.trancheEffectifsEtablissement
+        LEFT JOIN naf_section n ON n.division = substr(e.activitePrincipaleEtablissement, 1, 2)
+        WHERE {_SIRET_OK.format(c="e.siret")}
+        """
+    )
+    dup = "SELECT min(_line) AS _line FROM etab GROUP BY siret HAVING count(*) > 1"
+    _count_bad(
+        con, flows, "etab_duplicate_siret", dup, "SIRET(s) listed more than once (first kept)", disp
+    )
+    if flows.counts["etab_duplicate_siret"]:
+        con.execute(
+            "CREATE OR REPLACE TABLE etab AS SELECT * FROM etab "
+            "QUALIFY row_number() OVER (PARTITION BY siret ORDER BY _line) = 1"
+        )
+
+
+def _stock_year(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date | None]:
+    row = con.execute(
+        "SELECT max(try_strptime(substr(dateDernierTraitementEtablissement, 1, 10), '%Y-%m-%d'))"
+        " FROM etab_in"
+    ).fetchall()[0]
+    latest = row[0] if row else None
+    if latest is None:
+        return dt.date.today().year, None
+    return latest.year, latest.date()
+
+
+def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool, disp: str) -> None:
+    """Head office of each siren, then head-office place → establishment place, by section."""
+    flagged = """
+        SELECT siren, arg_max(place, (active::INT, -_line)) AS place
+        FROM etab WHERE siege GROUP BY siren
+    """
+    if have_ul:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE hq AS
+            WITH by_ul AS (
+                SELECT u.siren, e.place FROM ul u
+                JOIN etab e ON e.siret = u.siren || lpad(u.nicSiegeUniteLegale, 5, '0')
+            ), by_flag AS ({flagged})
+            SELECT coalesce(by_ul.siren, by_flag.siren) AS siren,
+                   coalesce(by_ul.place, by_flag.place) AS place
+            FROM by_ul FULL OUTER JOIN by_flag ON by_flag.siren = by_ul.siren
+            """
+        )
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE hq AS {flagged}")
+    no_hq = """
+        SELECT e._line FROM etab e LEFT JOIN hq h ON h.siren = e.siren
+        WHERE e.active AND e.place IS NOT NULL AND h.place IS NULL
+    """
+    _count_bad(
+        con,
+        flows,
+        "hq_not_found",
+        no_hq,
+        "active establishment(s) whose head office is not in the stock (no establishment "
+        "of the same siren flagged etablissementSiege=true"
+        + (" nor siren||nicSiegeUniteLegale" if have_ul else "")
+        + ")",
+        disp,
+    )
+    weight = "e.weight" if flows.measure == "jobs" else "1.0"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE hq_pairs AS
+        SELECT h.place AS origin, e.place AS destination, e.section,
+               sum({weight}) AS value, count(*) AS n
+        FROM etab e JOIN hq h ON h.siren = e.siren
+        WHERE e.active AND e.place IS NOT NULL AND h.place IS NOT NULL
+        GROUP BY ALL
+        """
+    )
+    row = con.execute(
+        "SELECT coalesce(sum(n), 0), coalesce(sum(value), 0), "
+        "coalesce(sum(n) FILTER (WHERE origin <> destination), 0), "
+        "coalesce(sum(n) FILTER (WHERE value = 0), 0) FROM hq_pairs"
+    ).fetchall()[0]
+    flows.counts["hq_establishments_linked"] = int(row[0])
+    flows.counts["hq_value"] = float(row[1])
+    flows.counts["hq_establishments_other_commune"] = int(row[2])
+    flows.counts["hq_establishments_zero_weight"] = int(row[3])
+    if flows.counts["hq_establishments_zero_weight"]:
+        flows.warnings.append(
+            f"{flows.counts['hq_establishments_zero_weight']:,} linked active establishment(s) "
+            "weigh 0 jobs (headcount band NN, 00, empty or unknown): they are not in the "
+            "hq_link flows (import with measure 'establishments' to count them)"
+        )
+    flows.counts["active_establishments"] = int(
+        con.execute("SELECT count(*) FROM etab WHERE active").fetchall()[0][0]
+    )
+    flows.hq = (
+        con.sql(
+            "SELECT origin, destination, sum(value)::DOUBLE AS value FROM hq_pairs "
+            "GROUP BY ALL HAVING sum(value) > 0 ORDER BY origin, destination"
+        )
+        .to_arrow_table()
+        .cast(FLOW_SCHEMA)
+    )
+    flows.hq_breakdown = (
+        con.sql(
+            "SELECT origin, destination, 'section' AS dimension, section AS category, "
+            "sum(value)::DOUBLE AS value FROM hq_pairs WHERE value > 0 "
+            "GROUP BY ALL ORDER BY origin, destination, category"
+        )
+        .to_arrow_table()
+        .cast(BREAKDOWN_SCHEMA)
+    )
+
+
+def _transfers(
+    con: duckdb.DuckDBPyConnection,
+    flows: SireneFlows,
+    years: Sequence[int] | None,
+    last_complete: int,
+    disp: str,
+) -> None:
+    """Succession links → predecessor place → successor place, per year of the link."""
+    bad = (
+        f"SELECT _line FROM succ_in WHERE NOT {_SIRET_OK.format(c='siretEtablissementPredecesseur')}"
+        f" OR NOT {_SIRET_OK.format(c='siretEtablissementSuccesseur')}"
+    )
+    _count_bad(
+        con, flows, "succ_bad_siret", bad, "succession link(s) whose SIRET is not 14 digits", disp
+    )
+    bad_date = (
+        "SELECT _line FROM succ_in WHERE try_strptime(coalesce(dateLienSuccession, ''), "
+        "'%Y-%m-%d') IS NULL OR year(try_strptime(dateLienSuccession, '%Y-%m-%d')) NOT "
+        f"BETWEEN 1900 AND {last_complete + 1}"
+    )
+    _count_bad(
+        con,
+        flows,
+        "succ_bad_date",
+        bad_date,
+        "succession link(s) whose dateLienSuccession is not a date AAAA-MM-JJ",
+        disp,
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE succ AS
+        SELECT siretEtablissementPredecesseur AS pred, siretEtablissementSuccesseur AS succ,
+               year(strptime(dateLienSuccession, '%Y-%m-%d')) AS year,
+               coalesce(transfertSiege, '') = 'true' AS transfert,
+               coalesce(continuiteEconomique, '') = 'true' AS continuite, _line
+        FROM succ_in
+        WHERE {_SIRET_OK.format(c="siretEtablissementPredecesseur")}
+          AND {_SIRET_OK.format(c="siretEtablissementSuccesseur")}
+          AND try_strptime(dateLienSuccession, '%Y-%m-%d') IS NOT NULL
+          AND year(try_strptime(dateLienSuccession, '%Y-%m-%d'))
+              BETWEEN 1900 AND {last_complete + 1}
+        """
+    )
+    missing = """
+        SELECT s._line FROM succ s
+        LEFT JOIN etab p ON p.siret = s.pred LEFT JOIN etab q ON q.siret = s.succ
+        WHERE p.siret IS NULL OR q.siret IS NULL
+    """
+    _count_bad(
+        con,
+        flows,
+        "succ_not_in_stock",
+        missing,
+        "succession link(s) to an establishment absent from the stock",
+        disp,
+    )
+    no_place = """
+        SELECT s._line FROM succ s JOIN etab p ON p.siret = s.pred JOIN etab q ON q.siret = s.succ
+        WHERE p.place IS NULL OR q.place IS NULL
+    """
+    _count_bad(
+        con,
+        flows,
+        "succ_no_place",
+        no_place,
+        "succession link(s) whose predecessor or successor has no commune nor country",
+        disp,
+    )
+    weight = "p.weight" if flows.measure == "jobs" else "1.0"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE tr_pairs AS
+        WITH ok AS (
+            SELECT s.*, p.place AS origin, q.place AS destination, {weight} AS w,
+                   count(*) OVER (PARTITION BY s.pred, s.year) AS n_succ
+            FROM succ s JOIN etab p ON p.siret = s.pred JOIN etab q ON q.siret = s.succ
+            WHERE p.place IS NOT NULL AND q.place IS NOT NULL
+        )
+        SELECT year, origin, destination, transfert, continuite,
+               sum(w / n_succ) AS value, sum(1.0 / n_succ) AS links
+        FROM ok GROUP BY ALL
+        """
+    )
+    held = [
+        int(r[0]) for r in con.execute("SELECT DISTINCT year FROM tr_pairs ORDER BY 1").fetchall()
+    ]
+    wanted = sorted(set(held) & set(years)) if years is not None else held
+    flows.counts["succ_links_kept"] = float(
+        con.execute("SELECT coalesce(sum(links), 0) FROM tr_pairs").fetchall()[0][0]
+    )
+    outside = [y for y in held if y not in wanted]
+    if outside:
+        n_out = con.execute(
+            "SELECT coalesce(sum(links), 0) FROM tr_pairs WHERE year NOT IN "
+            f"({', '.join(str(y) for y in wanted) or 'NULL'})"
+        ).fetchall()[0][0]
+        flows.warnings.append(
+            f"{float(n_out):,.0f} succession link(s) dated outside the years imported "
+            f"({_years_text(sorted(years) if years is not None else held)}) were not "
+            f"imported (their years: {', '.join(str(y) for y in outside)})"
+        )
+        flows.counts["succ_links_other_years"] = float(n_out)
+    for year in wanted:
+        f = con.sql(
+            "SELECT origin, destination, sum(value)::DOUBLE AS value FROM tr_pairs "
+            f"WHERE year = {year} GROUP BY ALL HAVING sum(value) > 0 ORDER BY 1, 2"
+        ).to_arrow_table()
+        b = con.sql(
+            f"""
+            SELECT origin, destination, dimension, category, sum(value)::DOUBLE AS value FROM (
+              SELECT origin, destination, 'transfert_siege' AS dimension,
+                     CASE WHEN transfert THEN 'oui' ELSE 'non' END AS category, value
+              FROM tr_pairs WHERE year = {year}
+              UNION ALL
+              SELECT origin, destination, 'continuite_economique',
+                     CASE WHEN continuite THEN 'oui' ELSE 'non' END, value
+              FROM tr_pairs WHERE year = {year})
+            WHERE value > 0 GROUP BY ALL ORDER BY 1, 2, 3, 4
+            """
+        ).to_arrow_table()
+        flows.transfers[year] = (f.cast(FLOW_SCHEMA), b.cast(BREAKDOWN_SCHEMA))
+
+
+def _years_text(years: Sequence[int]) -> str:
+    if not years:
+        return "none"
+    return f"{years[0]}–{years[-1]}" if len(years) > 1 else str(years[0])
+
+
+def last_complete_year(latest: dt.date | None, fallback: int) -> int:
+    """Latest year fully covered by a stock whose newest treatment date is ``latest``."""
+    if latest is None:
+        return fallback - 1
+    return latest.year if (latest.month, latest.day) == (12, 31) else latest.year - 1
+
+
+def read_sirene(
+    paths: Sequence[str | Path] | str | Path,
+    *,
+    measure: str = "jobs",
+    years: Sequence[int] | None = None,
+    last_years: int = 10,
+    memory_limit: str = "2GB",
+    threads: int | None = None,
+    tmp_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> SireneFlows:
+    """Read the Sirene stock files and derive ``hq_link`` and ``establishment_transfer`` flows.
+
+    Parameters
+    ----------
+    paths : a folder holding the stock files, or the files themselves (zip as published, or
+        the extracted CSV): StockEtablissement (required), StockUniteLegale and
+        StockEtablissementLiensSuccession (optional). Other files (history) are ignored.
+    measure : ``"jobs"`` (headcount-band midpoints) or ``"establishments"`` (counts).
+    years : years of ``dateLienSuccession`` to derive transfers for; default: the
+        ``last_years`` complete years before the state date of the stock.
+    memory_limit : DuckDB memory limit (the work spills to a temporary folder beyond it).
+    threads : DuckDB threads (default: all cores).
+    tmp_dir : where the temporary database goes (default: the system's temporary folder).
+
+    Raises
+    ------
+    SourceError
+        a file is missing, is not the expected stock, lacks a column, or has malformed rows.
+    """
+    if measure not in MEASURES:
+        raise ValidationError(f"measure must be one of {', '.join(MEASURES)}, not '{measure}'")
+    say = progress or (lambda _m, _f: None)
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files = classify(paths)
+    flows = SireneFlows(
+        hq=FLOW_SCHEMA.empty_table(),
+        hq_breakdown=BREAKDOWN_SCHEMA.empty_table(),
+        hq_vintage=0,
+        transfers={},
+        measure=measure,
+        sha256={},
+        files={},
+        rows={},
+    )
+    if files.ignored:
+        flows.warnings.append(
+            f"files not used (not a stock file we read): {', '.join(files.ignored)}"
+        )
+    with workspace(tmp_dir, memory_limit=memory_limit, threads=threads) as con:
+        _tables(con)
+        say("Lecture du stock des établissements Sirene", 0.05)
+        n, disp, sha = _stage(
+            con,
+            files.etablissements,
+            _NEED_ETAB,
+            "etab_in",
+            "a Sirene establishments stock",
+            "sirene_etablissement",
+            "StockEtablissement",
+        )
+        flows.rows["etablissements"], flows.files["etablissements"] = n, disp
+        flows.sha256["etablissements"] = sha
+        year, latest = _stock_year(con)
+        flows.hq_vintage = year
+        _prepare_establishments(con, flows, disp)
+        con.execute("DROP TABLE etab_in")
+        have_ul = files.unites_legales is not None
+        if files.unites_legales is not None:
+            say("Lecture du stock des unités légales", 0.3)
+            n, disp_ul, sha = _stage(
+                con,
+                files.unites_legales,
+                _NEED_UL,
+                "ul",
+                "a Sirene legal units stock",
+                "sirene_unite_legale",
+                "StockUniteLegale",
+            )
+            flows.rows["unites_legales"], flows.files["unites_legales"] = n, disp_ul
+            flows.sha256["unites_legales"] = sha
+        say("Liens siège – établissement", 0.5)
+        _hq_links(con, flows, have_ul, disp)
+        if files.successions is not None:
+            say("Lecture des liens de succession", 0.6)
+            n, disp_s, sha = _stage(
+                con,
+                files.successions,
+                _NEED_SUCC,
+                "succ_in",
+                "a Sirene succession links stock",
+                "sirene_succession",
+                "StockEtablissementLiensSuccession",
+            )
+            flows.rows["successions"], flows.files["successions"] = n, disp_s
+            flows.sha256["successions"] = sha
+            last = last_complete_year(latest, year)
+            wanted = (
+                list(years) if years is not None else list(range(last - last_years + 1, last + 1))
+            )
+            say("Transferts d'établissements", 0.75)
+            _transfers(con, flows, wanted, last, disp_s)
+        else:
+            flows.warnings.append(
+                "no succession links file (StockEtablissementLiensSuccession): no "
+                "establishment transfers derived"
+            )
+    say("Flux d'entreprises calculés", 0.9)
+    return flows
+
+
+def read_header_only(path: str | Path) -> list[str]:
+    """The header of a Sirene file (zip or CSV), for diagnostics."""
+    return _header_of(Path(path))
+
+
+def describe(flows: SireneFlows) -> dict[str, Any]:
+    """A plain summary of what was read (for logs, JSON output and the import report)."""
+    return {
+        "measure": flows.measure,
+        "hq_vintage": flows.hq_vintage,
+        "hq_pairs": flows.hq.num_rows,
+        "transfer_years": sorted(flows.transfers),
+        "files": flows.files,
+        "rows": flows.rows,
+        "counts": flows.counts,
+        "warnings": flows.warnings,
+    }
+
+
+__all__ = [
+    "CATALOG",
+    "ETABLISSEMENT_COLUMNS",
+    "HEADCOUNT_MIDPOINTS",
+    "NAF_SECTIONS",
+    "SECTION_LABELS_FR",
+    "SUCCESSION_COLUMNS",
+    "UNITE_LEGALE_COLUMNS",
+    "SireneFiles",
+    "SireneFlows",
+    "classify",
+    "describe",
+    "naf_section",
+    "quote_ident",
+    "read_sirene",
+]
