@@ -277,6 +277,12 @@ def import_flows(
         from maillage.sources.flux import read_flux
 
         read = read_flux(path, kind=kind, vintage=vintage)
+    if read.vintage is None:
+        raise SourceError(
+            "the census year cannot be read from this file's name or header; "
+            "give it with --vintage YYYY",
+            path=str(path),
+        )
     return store_flows(
         store,
         read.table,

@@ -190,9 +190,25 @@ def build(
         with _store(need_built=False) as store, _RichProgress() as prog:
             done = do_build(store, force=force, progress=prog)
             path = store.path
+        n = _seed_register()
     except MaillageError as exc:
         _fail(exc)
-    console.print(f"Observatoire prêt: {path} ({done['seconds']:.1f} s)")
+    console.print(
+        f"Observatoire prêt: {path} ({done['seconds']:.1f} s); registre des "
+        f"coopérations: {n} fiches"
+    )
+
+
+def _seed_register() -> int:
+    """Load the seed cooperations of the mission document into the register (idempotent)."""
+    from maillage.cooperations import crud
+    from maillage.cooperations.db import open_registry, session_factory
+    from maillage.cooperations.seed import load_seed
+
+    engine = open_registry(Settings().registry_url)
+    with session_factory(engine)() as session, session.begin():
+        load_seed(session)
+        return len(crud.list_cooperations(session))
 
 
 @app.command()
@@ -474,6 +490,12 @@ def _fetch_if_url(path_or_url: str, source: str, vintage: int | None) -> Path:
     if path_or_url.startswith("catalog:"):
         _, src, vint = (path_or_url.split(":") + ["", ""])[:3]
         entry = catalog.find(src, int(vint) if vint else vintage)
+        if not entry.url:
+            raise MaillageError(
+                f"the catalogue knows the file of {src} {entry.vintage} but not a checked "
+                f"download address; download it from {entry.page or 'insee.fr'} and pass the "
+                "local file"
+            )
         path_or_url = entry.url
     if "://" in path_or_url and not path_or_url.startswith("file://"):
         return _download.fetch(path_or_url, settings.cache_path)
@@ -536,6 +558,7 @@ def serve(
             if not store.is_built():
                 with _RichProgress() as prog:
                     do_build(store, progress=prog)
+        _seed_register()
     except MaillageError as exc:
         _fail(exc)
     from maillage.delivery.api import create_app
@@ -543,6 +566,66 @@ def serve(
     h, p = host or settings.host, port or settings.port
     console.print(f"maillage {__version__} — http://{h}:{p}/", highlight=False)
     uvicorn.run(create_app(settings), host=h, port=p, log_level="warning")
+
+
+@app.command()
+def coverage(
+    ref: Annotated[str, typer.Argument(help="Territory (LEVEL:CODE or name).")],
+    kind: KindOpt = None,
+    level: Annotated[str | None, typer.Option(help="Level of the partners.")] = None,
+    min_share: Annotated[float, typer.Option(help="Strong link: share of one side ≥ this.")] = 0.05,
+    min_value: Annotated[float, typer.Option(help="Strong link: flow ≥ this.")] = 50.0,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Strong links of a territory, the cooperations covering them, and the gaps.
+
+    Example: maillage coverage "Brest Métropole" --kind commute
+    """
+    from maillage.cooperations.coverage import Thresholds
+    from maillage.cooperations.db import open_registry, session_factory
+    from maillage.cooperations.from_store import coverage_summary, territory_coverage
+
+    th = Thresholds(min_share=min_share, min_value=min_value)
+    try:
+        engine = open_registry(Settings().registry_url)
+        with _store(read_only=True) as store, session_factory(engine)() as session:
+            territory, res = territory_coverage(
+                store, session, ref, kinds=kind, level=level, thresholds=th
+            )
+    except MaillageError as exc:
+        _fail(exc)
+    if fmt is Fmt.json:
+        emit_json(
+            {
+                "territory": territory.as_dict(),
+                "summary": coverage_summary(res),
+                "links": res.links,
+                "uncovered": res.uncovered,
+                "cooperations_without_link": res.unsupported,
+            }
+        )
+        return
+    links = res.links.copy()
+    for col in ("cooperations", "suggested_themes", "missing_themes"):
+        links[col] = links[col].map(lambda v: ", ".join(v))
+    if fmt is Fmt.csv:
+        emit_frame(links, fmt)
+        return
+    s = coverage_summary(res)
+    out.print(
+        f"[bold]{territory.name}[/]: {s['strong_links']} liens forts, {s['covered']} "
+        f"couverts par une coopération, {s['uncovered']} sans coopération, "
+        f"{s['cooperations_without_link']} coopération(s) sans lien mesuré."
+    )
+    emit_frame(
+        links[
+            ["b", "name_b", "kind", "value", "share_a", "share_b", "cooperations", "missing_themes"]
+        ],
+        fmt,
+        title="Liens forts",
+    )
+    if len(res.unsupported):
+        emit_frame(res.unsupported, fmt, title="Coopérations sans lien mesuré")
 
 
 # -- perimeters -----------------------------------------------------------------------------

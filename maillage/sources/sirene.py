@@ -88,7 +88,6 @@ from maillage.sources._files import (
     DESCRIPTIONS,
     OpenedFile,
     open_table_file,
-    quote_ident,
     require_separator,
     sniff_header,
     stage_csv,
@@ -799,7 +798,8 @@ def _transfers(
 ) -> None:
     """Succession links → predecessor place → successor place, per year of the link."""
     bad = (
-        f"SELECT _line FROM succ_in WHERE NOT {_SIRET_OK.format(c='siretEtablissementPredecesseur')}"
+        "SELECT _line FROM succ_in WHERE NOT "
+        f"{_SIRET_OK.format(c='siretEtablissementPredecesseur')}"
         f" OR NOT {_SIRET_OK.format(c='siretEtablissementSuccesseur')}"
     )
     _count_bad(
@@ -1070,6 +1070,5 @@ __all__ = [
     "classify",
     "describe",
     "naf_section",
-    "quote_ident",
     "read_sirene",
 ]
