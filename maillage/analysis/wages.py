@@ -219,7 +219,10 @@ def metropole_redistribution(
         aav_sql = "NULL::DOUBLE AS to_aav"
         if aav is not None:
             con.register("_aav", aav[["commune", "aav"]].astype(str))
-            aav_sql = "sum(f.value) FILTER (WHERE md.commune IS NULL AND ma.aav IS NOT NULL)"
+            aav_sql = (
+                "coalesce(sum(f.value) FILTER (WHERE md.commune IS NULL AND f.flag IS NULL "
+                "AND ma.aav IS NOT NULL), 0) AS to_aav"
+            )
         sql = f"""
             WITH met AS (SELECT code, name, type, population FROM territory
                          WHERE level = 'epci' AND type IN ('MET', 'MET69')),
@@ -240,7 +243,7 @@ def metropole_redistribution(
                    {aav_sql},
                    coalesce(sum(f.value) FILTER (WHERE f.flag IS NOT NULL), 0) AS to_abroad
             FROM met JOIN mem mo ON mo.code = met.code
-            JOIN f ON f.origin = mo.commune
+            LEFT JOIN f ON f.origin = mo.commune
             LEFT JOIN mem md ON md.commune = f.destination AND md.code = met.code
             LEFT JOIN dep dd ON dd.commune = f.destination
             LEFT JOIN met_dep mdp ON mdp.code = met.code AND mdp.dep = dd.dep

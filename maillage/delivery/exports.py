@@ -27,6 +27,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +171,44 @@ def flows_frame(store: Store, territory: Territory, kind: str, top: int | None) 
     return df
 
 
+@dataclass
+class BundleData:
+    """Everything a bundle or a sheet shows for one territory, computed once.
+
+    ``partners[kind]`` is :func:`~maillage.analysis.flows.partners` (all partners when
+    ``top`` is None, sorted by total); ``flows(kind)`` is
+    :func:`~maillage.analysis.flows.flow_lines` around the territory, computed on first use.
+    """
+
+    store: Store
+    prof: dict
+    territory: Territory
+    top: int | None
+    partners: dict[str, pd.DataFrame]
+    _flows: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def flows(self, kind: str) -> pd.DataFrame:
+        if kind not in self._flows:
+            self._flows[kind] = flows_frame(self.store, self.territory, kind, self.top)
+        return self._flows[kind]
+
+
+def collect(
+    store: Store, ref: str | Territory, *, kinds: list[str] | None = None, top: int | None = None
+) -> BundleData:
+    """Compute once the profile and partners of a territory (see :class:`BundleData`)."""
+    t = ref if isinstance(ref, Territory) else resolve(store, ref)
+    prof = profile(store, t, kinds=kinds)
+    part = {k: partners(store, t, k, top=top) for k in prof["kinds"]}
+    return BundleData(store, prof, t, top, part)
+
+
+def _data(
+    store: Store, ref: str, kinds: list[str] | None, top: int | None, data: BundleData | None
+) -> BundleData:
+    return data if data is not None else collect(store, ref, kinds=kinds, top=top)
+
+
 def provenance(
     prof: dict, files: list[str] | None = None, *, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -210,11 +249,12 @@ def export_csv(
     kinds: list[str] | None = None,
     top: int | None = None,
     with_provenance: bool = True,
+    data: BundleData | None = None,
 ) -> list[Path]:
     """Write ``<slug>_indicators.csv``, ``<slug>_partners_<kind>.csv`` and a provenance JSON."""
     folder = Path(folder)
-    prof = profile(store, ref, kinds=kinds)
-    t = resolve(store, prof["territory"]["ref"])
+    d = _data(store, ref, kinds, top, data)
+    prof, t = d.prof, d.territory
     slug = _slug(t.ref)
     written: list[Path] = []
     path = folder / f"{slug}_indicators.csv"
@@ -222,7 +262,10 @@ def export_csv(
     written.append(path)
     for kind in prof["kinds"]:
         path = folder / f"{slug}_partners_{kind}.csv"
-        _atomic_write_csv(partners_frame(store, t, kind, top), path)
+        df = d.partners[kind].copy()
+        df.insert(0, "kind", kind)
+        df.insert(0, "territory_ref", t.ref)
+        _atomic_write_csv(df, path)
         written.append(path)
     if with_provenance:
         written.append(_write_provenance(prof, folder, written))
@@ -377,16 +420,17 @@ def export_xlsx(
     *,
     kinds: list[str] | None = None,
     top: int | None = None,
+    data: BundleData | None = None,
 ) -> Path:
     """One formatted workbook: *Indicateurs*, *Flux*, *Partenaires*, *Sources*."""
     from openpyxl import Workbook
 
     from maillage.delivery.reports.typography import reliability_fr
 
-    prof = profile(store, ref, kinds=kinds)
-    t = resolve(store, prof["territory"]["ref"])
-    part = [partners_frame(store, t, k, top) for k in prof["kinds"]]
-    lines = [flows_frame(store, t, k, top) for k in prof["kinds"]]
+    d = _data(store, ref, kinds, top, data)
+    prof, t = d.prof, d.territory
+    part = [d.partners[k].assign(kind=k, territory_ref=t.ref) for k in prof["kinds"]]
+    lines = [d.flows(k) for k in prof["kinds"]]
     partners_df = pd.concat(part, ignore_index=True) if part else pd.DataFrame()
     flows_df = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame()
     for df in (partners_df, flows_df):
@@ -527,16 +571,16 @@ def export_gpkg(
     *,
     kinds: list[str] | None = None,
     top: int | None = None,
+    data: BundleData | None = None,
 ) -> Path:
     """A GeoPackage (EPSG:4326) with layers territoires, flux, perimetres and provenance."""
     import shapely
     from pyogrio.raw import write
 
-    prof = profile(store, ref, kinds=kinds)
-    t = resolve(store, prof["territory"]["ref"])
-    part = {k: partners(store, t, k, top=top) for k in prof["kinds"]}
-    terr, terr_geoms = _territories_layer(store, t, prof, part)
-    lines = [flows_frame(store, t, k, top) for k in prof["kinds"]]
+    d = _data(store, ref, kinds, top, data)
+    prof, t = d.prof, d.territory
+    terr, terr_geoms = _territories_layer(store, t, prof, d.partners)
+    lines = [d.flows(k) for k in prof["kinds"]]
     flows_df = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame()
     flows_df = flows_df.dropna(subset=["origin_lon", "destination_lon"]) if len(flows_df) else flows_df
     per, per_geoms = _perimeters_layer(store, t)
@@ -597,6 +641,7 @@ def export_bundle(
     *,
     kinds: list[str] | None = None,
     top: int | None = None,
+    data: BundleData | None = None,
 ) -> list[Path]:
     """Write the asked formats for one territory into ``folder``, then one provenance JSON."""
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
@@ -605,15 +650,14 @@ def export_bundle(
             f"unknown export format(s) {', '.join(unknown)}; use {', '.join(EXPORT_FORMATS)}"
         )
     folder = Path(folder)
-    t = resolve(store, ref)
-    slug = _slug(t.ref)
+    d = _data(store, ref, kinds, top, data)
+    slug = _slug(d.territory.ref)
     written: list[Path] = []
     if "csv" in formats:
-        written += export_csv(store, t.ref, folder, kinds=kinds, top=top, with_provenance=False)
+        written += export_csv(store, ref, folder, with_provenance=False, data=d)
     if "xlsx" in formats:
-        written.append(export_xlsx(store, t.ref, folder / f"{slug}.xlsx", kinds=kinds, top=top))
+        written.append(export_xlsx(store, ref, folder / f"{slug}.xlsx", data=d))
     if "gpkg" in formats:
-        written.append(export_gpkg(store, t.ref, folder / f"{slug}.gpkg", kinds=kinds, top=top))
-    prof = profile(store, t, kinds=kinds)
-    written.append(_write_provenance(prof, folder, written))
+        written.append(export_gpkg(store, ref, folder / f"{slug}.gpkg", data=d))
+    written.append(_write_provenance(d.prof, folder, written))
     return written

@@ -359,12 +359,15 @@ async function drawFlows() {
   }
   flowData = body;
   const max = Math.max(1, ...lines.map((l) => l.value));
+  // arcs lie flat (tilt 90°) and bend to the right of their direction, so that A → B and
+  // B → A are two distinct curves; the colour runs from origin (orange) to destination (blue)
   const layer = new deck.ArcLayer({
     id: "flows", data: lines, pickable: true, greatCircle: false,
     getSourcePosition: (d) => [d.origin_lon, d.origin_lat],
     getTargetPosition: (d) => [d.destination_lon, d.destination_lat],
-    getSourceColor: [230, 97, 0, 220], getTargetColor: [31, 95, 191, 220],
-    getWidth: (d) => 1 + 13 * Math.sqrt(d.value / max), widthUnits: "pixels", getHeight: 0.5,
+    getSourceColor: [230, 97, 0, 210], getTargetColor: [31, 95, 191, 210],
+    getWidth: (d) => 1 + 9 * Math.sqrt(d.value / max), widthUnits: "pixels",
+    getHeight: 0.25, getTilt: 90,
   });
   overlay.setProps({ layers: [layer] });
   title = state.sel ? `Flux de ${body.data.territory ? body.data.territory.name : state.sel}` : `Principaux flux (${LEVEL_FR[body.data.level]})`;
@@ -476,11 +479,11 @@ async function setPair(ref) {
   await renderPanel(false);
 }
 
-async function renderPanel(fly) {
+async function renderPanel(fly, withFlows = true) {
   const body = $("#panel-body");
   const token = {};
   renderPanel.token = token;
-  if (!state.sel) { drawFlows().catch(showError); showFocus(); return; }
+  if (!state.sel) { if (withFlows) drawFlows().catch(showError); showFocus(); return; }
   body.replaceChildren(el("p", { class: "meta" }, "Chargement…"));
   try {
     if (state.pair) await renderPair(body, token, fly);
@@ -488,7 +491,7 @@ async function renderPanel(fly) {
   } catch (e) {
     if (renderPanel.token === token) body.replaceChildren(el("p", { class: "error", role: "alert" }, e.message));
   }
-  drawFlows().catch(showError);
+  if (withFlows) drawFlows().catch(showError);
   showFocus();
 }
 
@@ -810,10 +813,12 @@ async function main() {
   if (state.sel && levelOfRef(state.sel) && state.level === "commune") {
     try { const t = await api(`/territories/${encodeURIComponent(state.sel)}`); map.jumpTo({ center: [t.data.lon, t.data.lat], zoom: 8 }); } catch (e) { /* shown by the panel */ }
   }
-  // the map layer and the panel load side by side; flows are drawn when they come
-  await Promise.all([loadTerritories().catch(showError), renderPanel(true)]);
-  if (state.coops) drawCooperations();
+  // the map layer and the panel load side by side; the flows come next (deck.gl compiles its
+  // shaders on first use, which takes seconds on a machine without GPU)
+  await Promise.all([loadTerritories().catch(showError), renderPanel(true, false)]);
   document.body.dataset.ready = "1";
+  await drawFlows().catch(showError);
+  document.body.dataset.flows = "1";
 }
 
 window.maillage = { state, get map() { return map; }, get choro() { return choro; }, get flows() { return flowData; } };

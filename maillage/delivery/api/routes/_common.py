@@ -36,9 +36,17 @@ RefPath = Annotated[str, "territory reference such as epci:242900314"]
 KindsQuery = Annotated[list[Kind] | None, Query(description="types de flux (tous par défaut)")]
 
 
-def current_or_404(store: Store, kind: str, vintage: int | None) -> tuple[int, str]:
-    """The (vintage, status) served for ``kind``; 404 when the store holds none."""
-    cur = store.current(kind, vintage)
+def current_or_404(
+    store: Store, kind: str, vintage: int | None, request: Request | None = None
+) -> tuple[int, str]:
+    """The (vintage, status) served for ``kind``; 404 when the store holds none.
+
+    With ``request``, the answer is memoised in the application (it scans the flows).
+    """
+    if request is not None:
+        cur = cached(request, ("current", kind, vintage), lambda: store.current(kind, vintage))
+    else:
+        cur = store.current(kind, vintage)
     if cur is None:
         held = ", ".join(sorted(store.kinds())) or "aucun"
         what = f"« {KIND_LABELS_FR.get(kind, kind)} »" + (f" {vintage}" if vintage else "")
@@ -48,10 +56,14 @@ def current_or_404(store: Store, kind: str, vintage: int | None) -> tuple[int, s
     return cur
 
 
-def flow_meta(store: Store, kind: str, vintage: int | None) -> dict[str, Any]:
-    """Meta of an answer built on the flows of one kind."""
-    current_or_404(store, kind, vintage)
-    return source_meta(store, kind, vintage)
+def flow_meta(
+    store: Store, kind: str, vintage: int | None, request: Request | None = None
+) -> dict[str, Any]:
+    """Meta of an answer built on the flows of one kind (memoised with ``request``)."""
+    current_or_404(store, kind, vintage, request)
+    if request is None:
+        return source_meta(store, kind, vintage)
+    return dict(cached(request, ("meta", kind, vintage), lambda: source_meta(store, kind, vintage)))
 
 
 def combine_meta(metas: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,7 +117,7 @@ def deep_clean(obj: Any) -> Any:
 
 #: Most cached values kept; beyond it the oldest answers are dropped (layers are kept).
 CACHE_SIZE = 256
-_PINNED = ("geometry", "shapes", "indicator_table", "status")
+_PINNED = ("geometry", "shapes", "indicator_table", "status", "current", "meta")
 
 
 def cached(request: Request, key: tuple, build: Callable[[], T]) -> T:

@@ -60,6 +60,7 @@ def _safe(ref: str) -> str:
 
 @router.get("/partners.csv", summary="Partenaires d'un territoire (CSV)")
 def partners_csv(
+    request: Request,
     store: StoreDep,
     ref: Annotated[str, Query(min_length=1, max_length=200)],
     kind: KindQuery,
@@ -69,7 +70,7 @@ def partners_csv(
     threshold: ThresholdQuery = 0.0,
     vintage: VintageQuery = None,
 ) -> Response:
-    meta = flow_meta(store, kind, vintage)
+    meta = flow_meta(store, kind, vintage, request)
     t = territories.resolve(store, ref)
     df = flows.partners(
         store,
@@ -99,7 +100,7 @@ def flows_csv(
     threshold: ThresholdQuery = 0.0,
     vintage: VintageQuery = None,
 ) -> Response:
-    meta = flow_meta(store, kind, vintage)
+    meta = flow_meta(store, kind, vintage, request)
     t = territories.resolve(store, ref) if ref else None
     df = flows.flow_lines(
         store,
@@ -124,7 +125,7 @@ def choropleth_csv(
     level: Annotated[MapLevel, Query()] = "epci",
     vintage: VintageQuery = None,
 ) -> Response:
-    meta = flow_meta(store, kind, vintage)
+    meta = flow_meta(store, kind, vintage, request)
     table = cached(
         request,
         ("indicator_table", level, kind, vintage),
@@ -139,6 +140,7 @@ def choropleth_csv(
 
 @router.get("/profile.csv", summary="Profil d'un territoire (CSV)")
 def profile_csv(
+    request: Request,
     store: StoreDep,
     ref: Annotated[str, Query(min_length=1, max_length=200)],
     kinds: Annotated[list[Kind] | None, Query()] = None,
@@ -146,7 +148,7 @@ def profile_csv(
 ) -> Response:
     if kinds:
         for kind in kinds:
-            current_or_404(store, kind, vintage)
+            current_or_404(store, kind, vintage, request)
     t = territories.resolve(store, ref)
     prof = indicators.profile(store, t, kinds=list(kinds) if kinds else None, vintage=vintage)
     return csv_response(indicators_frame(prof), f"profil_{_safe(t.ref)}.csv")
@@ -154,6 +156,7 @@ def profile_csv(
 
 @router.get("/pair.csv", summary="Flux entre deux territoires (CSV)")
 def pair_csv(
+    request: Request,
     store: StoreDep,
     a: Annotated[str, Query(min_length=1, max_length=200)],
     b: Annotated[str, Query(min_length=1, max_length=200)],
@@ -161,7 +164,7 @@ def pair_csv(
 ) -> Response:
     if kinds:
         for kind in kinds:
-            current_or_404(store, kind, None)
+            current_or_404(store, kind, None, request)
     result = flows.pair(store, a, b, kinds=list(kinds) if kinds else None)
     rows = []
     for kind, item in result["kinds"].items():

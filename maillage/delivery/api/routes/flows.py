@@ -47,7 +47,7 @@ def partners(
     vintage: VintageQuery = None,
 ) -> Response:
     """Partners ranked by outgoing, incoming or total flow, with the dependency shares."""
-    meta = flow_meta(store, kind, vintage)
+    meta = flow_meta(store, kind, vintage, request)
     t = territories.resolve(store, ref)
 
     def build() -> dict:
@@ -83,7 +83,7 @@ def flow_lines(
     vintage: VintageQuery = None,
 ) -> Response:
     """Origin, destination, value and the points of both ends, largest first."""
-    meta = flow_meta(store, kind, vintage)
+    meta = flow_meta(store, kind, vintage, request)
     t = territories.resolve(store, ref) if ref is not None else None
 
     def build() -> dict:
@@ -117,7 +117,7 @@ def pair(
     """Flows both ways by kind between two territories, balance, shares, commune detail."""
     if kinds:
         for kind in kinds:
-            current_or_404(store, kind, None)
+            current_or_404(store, kind, None, request)
 
     def build() -> dict:
         result = flows.pair(store, a, b, kinds=list(kinds) if kinds else None)

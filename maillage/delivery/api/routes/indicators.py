@@ -89,7 +89,7 @@ def choropleth(
             + ", ".join(indicators.INDICATOR_NAMES)
             + ".",
         )
-    meta = flow_meta(store, kind, vintage)
+    meta = flow_meta(store, kind, vintage, request)
     table = cached(
         request,
         ("indicator_table", level, kind, vintage),

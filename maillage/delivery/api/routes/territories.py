@@ -61,7 +61,7 @@ def profile(
     """Indicators of a territory for each flow kind, with its stratum's statistics and rank."""
     if kinds:
         for kind in kinds:
-            current_or_404(store, kind, vintage)
+            current_or_404(store, kind, vintage, request)
     t = territories.resolve(store, ref)
 
     def build() -> dict:

@@ -1,0 +1,328 @@
+"""Sirene stock files → head-office links and establishment transfers (issue 7).
+
+The fixtures of tests/data/sirene/ are the three stock files as published (zip holding one CSV,
+full 3.11 header), with a handful of establishments and deliberately bad rows. Expected values
+below are worked out by hand from those rows (band midpoints: 01 → 1.5, 02 → 4, 03 → 7.5,
+11 → 14.5, 12 → 34.5, 21 → 74.5, 22 → 149.5).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from maillage._errors import SourceError
+from maillage.sources import sirene as S
+
+DATA = Path(__file__).parent / "data" / "sirene"
+ETAB = DATA / "StockEtablissement_utf8.zip"
+UL = DATA / "StockUniteLegale_utf8.zip"
+SUCC = DATA / "StockEtablissementLiensSuccession_utf8.zip"
+
+
+def _csv_text(zip_path: Path) -> str:
+    with zipfile.ZipFile(zip_path) as zf:
+        return zf.read(zf.namelist()[0]).decode("utf-8")
+
+
+def _pairs(table) -> dict[tuple[str, str], float]:
+    d = table.to_pydict()
+    return {(o, t): v for o, t, v in zip(d["origin"], d["destination"], d["value"])}
+
+
+@pytest.fixture(scope="module")
+def flows() -> S.SireneFlows:
+    return S.read_sirene(DATA)
+
+
+# -- layout ---------------------------------------------------------------------------------
+
+
+def test_fixture_headers_are_the_published_ones():
+    for path, cols in ((ETAB, S.ETABLISSEMENT_COLUMNS), (UL, S.UNITE_LEGALE_COLUMNS)):
+        header = _csv_text(path).splitlines()[0].split(",")
+        assert header == list(cols)
+    assert _csv_text(SUCC).splitlines()[0].split(",") == list(S.SUCCESSION_COLUMNS)
+    assert len(S.ETABLISSEMENT_COLUMNS) == 53
+
+
+@pytest.mark.parametrize(
+    ("code", "section"),
+    [
+        ("01.11Z", "A"),
+        ("03.22Z", "A"),
+        ("05.10Z", "B"),
+        ("33.20C", "C"),
+        ("35.11Z", "D"),
+        ("43.99E", "F"),
+        ("47.11F", "G"),
+        ("62.01Z", "J"),
+        ("68.20A", "L"),
+        ("84.11Z", "O"),
+        ("86.10Z", "Q"),
+        ("99.00Z", "U"),
+        ("04.00Z", "?"),
+        ("", "?"),
+        (None, "?"),
+    ],
+)
+def test_naf_sections(code, section):
+    assert S.naf_section(code) == section
+
+
+def test_classify_tells_files_apart_and_ignores_others(tmp_path):
+    for p in (ETAB, UL, SUCC):
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "notes.csv").write_text("a;b\n1;2\n")
+    files = S.classify([tmp_path])
+    assert files.etablissements.name == ETAB.name
+    assert files.unites_legales.name == UL.name
+    assert files.successions.name == SUCC.name
+    assert files.ignored == ["notes.csv"]
+
+
+# -- head-office links ------------------------------------------------------------------------
+
+
+def test_hq_links_by_legal_unit(flows):
+    pairs = _pairs(flows.hq)
+    assert pairs[("75108", "69123")] == pytest.approx(74.5)  # Paris HQ → Lyon, band 21
+    assert pairs[("75108", "35238")] == pytest.approx(7.5)  # Paris HQ → Rennes, band 03
+    assert pairs[("75108", "75108")] == pytest.approx(34.5)  # the HQ controls itself
+    # firm C: the legal unit names 00025 (Marseille 1er) although a closed Toulon site is flagged
+    assert pairs[("13201", "83137")] == pytest.approx(149.5)
+    assert ("83137", "83137") not in pairs
+    assert pairs[("69123", "99109")] == pytest.approx(4.0)  # establishment in Germany
+    assert pairs[("35020", "35020")] == pytest.approx(4.0)  # former commune code, kept as is
+    # closed establishment (Lyon, band 11) is not linked
+    assert pairs[("69123", "69123")] == pytest.approx(1.5)
+    assert flows.hq_vintage == 2025
+
+
+def test_hq_breakdown_by_section(flows):
+    bd = flows.hq_breakdown.to_pylist()
+    cats = {(r["origin"], r["destination"]): r["category"] for r in bd}
+    assert cats[("75108", "69123")] == "G"
+    assert cats[("13201", "83137")] == "Q"
+    assert cats[("35020", "35020")] == "?"  # NAFRev1 activity
+    assert {r["dimension"] for r in bd} == {"section"}
+    assert sum(r["value"] for r in bd) == pytest.approx(sum(flows.hq.column("value").to_pylist()))
+
+
+def test_without_legal_units_the_siege_flag_decides():
+    f = S.read_sirene([ETAB])
+    pairs = _pairs(f.hq)
+    assert pairs[("83137", "83137")] == pytest.approx(149.5)
+    assert pairs[("83137", "13201")] == pytest.approx(4.0)
+    assert not f.transfers
+    assert any("no succession links file" in w for w in f.warnings)
+
+
+def test_establishments_measure_counts(tmp_path):
+    f = S.read_sirene([ETAB, UL], measure="establishments")
+    pairs = _pairs(f.hq)
+    assert pairs[("75108", "69123")] == 1.0
+    assert pairs[("44109", "44109")] == 2.0  # unknown band and NN: counted here
+    assert sum(pairs.values()) == 15.0
+
+
+def test_bad_values_counted_with_lines(flows):
+    c = flows.counts
+    assert c["etab_bad_siret"] == 1
+    assert c["etab_bad_band"] == 1
+    assert c["etab_no_place"] == 1
+    assert c["hq_not_found"] == 1
+    assert c["hq_establishments_zero_weight"] == 2
+    text = "\n".join(flows.warnings)
+    assert "not 14 digits; left out (e.g. line(s) 20)" in text
+    assert "unknown headcount band" in text and "line(s) 21" in text
+    assert "neither commune" in text and "line(s) 22" in text
+    assert "head office is not in the stock" in text and "line(s) 13" in text
+
+
+# -- transfers --------------------------------------------------------------------------------
+
+
+def test_transfers_by_year_and_split(flows):
+    # last complete year is 2024 (stock treated up to 2025-01-31): 2025 left out
+    assert sorted(flows.transfers) == [2019, 2022, 2023]
+    t2022, _ = flows.transfers[2022]
+    pairs = _pairs(t2022)
+    # a Toulouse predecessor (band 03 = 7.5) with two successors the same year: 1/2 each
+    assert pairs == {("31555", "31555"): pytest.approx(3.75), ("31555", "33063"): 3.75}
+    t2023, b2023 = flows.transfers[2023]
+    assert _pairs(t2023) == {("69123", "69123"): 14.5, ("92012", "35238"): 34.5}
+    siege = {
+        (r["origin"], r["destination"]): r["category"]
+        for r in b2023.to_pylist()
+        if r["dimension"] == "transfert_siege"
+    }
+    assert siege == {("69123", "69123"): "non", ("92012", "35238"): "oui"}
+
+
+def test_transfer_problems_counted(flows):
+    c = flows.counts
+    assert (c["succ_bad_siret"], c["succ_bad_date"], c["succ_not_in_stock"]) == (1, 1, 1)
+    assert c["succ_links_other_years"] == 1
+    text = "\n".join(flows.warnings)
+    assert "absent from the stock; left out (e.g. line(s) 8)" in text
+    assert "not 14 digits; left out (e.g. line(s) 9)" in text
+    assert "AAAA-MM-JJ; left out (e.g. line(s) 10)" in text
+
+
+def test_years_parameter():
+    f = S.read_sirene(DATA, years=[2023, 2025])
+    assert sorted(f.transfers) == [2023, 2025]
+
+
+# -- bad files --------------------------------------------------------------------------------
+
+
+def _rewrite(tmp_path: Path, name: str, edit) -> Path:
+    text = _csv_text(ETAB)
+    rows = list(csv.reader(io.StringIO(text)))
+    rows = edit(rows)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path = tmp_path / name
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+def test_missing_column_names_file_line_column(tmp_path):
+    i = S.ETABLISSEMENT_COLUMNS.index("codeCommuneEtablissement")
+    path = _rewrite(
+        tmp_path, "StockEtablissement_utf8.csv", lambda rs: [r[:i] + r[i + 1 :] for r in rs]
+    )
+    with pytest.raises(SourceError) as exc:
+        S.read_sirene([path])
+    err = exc.value
+    # the file no longer has codeCommuneEtablissement, so it is not recognised as the stock
+    assert "no Sirene establishments stock" in str(err)
+    # name it explicitly through the folder-less reader: the column check itself
+    with S.workspace() as con, pytest.raises(SourceError) as exc2:
+        S._stage(
+            con,
+            path,
+            S._NEED_ETAB,
+            "e",
+            "a Sirene establishments stock",
+            "sirene_etablissement",
+            "StockEtablissement",
+        )
+    assert exc2.value.line == 1
+    assert exc2.value.column == "codeCommuneEtablissement"
+    assert str(path) in str(exc2.value)
+
+
+def test_missing_other_column_when_recognised(tmp_path):
+    i = S.ETABLISSEMENT_COLUMNS.index("trancheEffectifsEtablissement")
+    path = _rewrite(
+        tmp_path, "StockEtablissement_utf8.csv", lambda rs: [r[:i] + r[i + 1 :] for r in rs]
+    )
+    with pytest.raises(SourceError) as exc:
+        S.read_sirene([path])
+    assert exc.value.line == 1 and exc.value.column == "trancheEffectifsEtablissement"
+
+
+def test_malformed_row_names_its_line(tmp_path):
+    def cut(rows):
+        rows[5] = rows[5][:10]
+        return rows
+
+    path = _rewrite(tmp_path, "StockEtablissement_utf8.csv", cut)
+    with pytest.raises(SourceError) as exc:
+        S.read_sirene([path])
+    assert exc.value.line == 6
+    assert "nothing was imported" in str(exc.value)
+
+
+def test_wrong_file_is_refused():
+    flux = (
+        Path(__file__).parent
+        / "data"
+        / "sources"
+        / "base-flux-mobilite-domicile-lieu-travail-2021.csv"
+    )
+    with pytest.raises(SourceError, match="no Sirene establishments stock"):
+        S.read_sirene([flux])
+    with pytest.raises(SourceError, match="not found"):
+        S.read_sirene(["/nonexistent/StockEtablissement_utf8.zip"])
+
+
+# -- into the store ---------------------------------------------------------------------------
+
+
+def test_import_into_store_and_indicators(store):
+    from maillage.analysis.firms import control_profile, control_table
+    from maillage.import_firms import import_sirene
+
+    rep = import_sirene(store, [DATA])
+    kinds = [(r.kind, r.vintage) for r in rep.reports]
+    assert kinds == [
+        ("hq_link", 2025),
+        ("establishment_transfer", 2019),
+        ("establishment_transfer", 2022),
+        ("establishment_transfer", 2023),
+    ]
+    hq = rep.reports[0]
+    assert hq.rows_abroad == 1 and hq.rows_unknown == 1 and hq.rows_mapped >= 3
+    got = dict(
+        store.df(
+            "SELECT origin || '>' || destination AS k, value FROM flow WHERE kind = 'hq_link'"
+        ).itertuples(index=False)
+    )
+    assert got["75056>69123"] == pytest.approx(74.5)  # Paris 8e → Paris
+    assert got["13055>83137"] == pytest.approx(149.5)  # Marseille 1er → Marseille
+    assert got["35130>35130"] == pytest.approx(4.0)  # 35020 merged into 35130
+    flags = dict(store.df("SELECT destination, flag FROM flow WHERE flag IS NOT NULL").values)
+    assert flags["99109"] == "abroad" and flags["98765"] == "unknown"
+    # commune indicators: Lyon's jobs are 74.5 controlled from Paris + 1.5 of its own HQ
+    table = control_table(store, "commune")
+    assert table.loc["69123", "controlled_from_outside"] == pytest.approx(74.5 / 76.0)
+    assert table.loc["75056", "controls_elsewhere"] == pytest.approx(74.5 + 7.5)
+    prof = control_profile(store, "commune:69123")
+    first = {i["name"]: i for i in prof["indicators"]}["controlled_from_outside"]
+    assert first["value"] == pytest.approx(74.5 / 76.0)
+    assert first["stratum"]["n"] >= 1
+    assert prof["controlled_by"][0]["partner_code"] == "75056"
+    # the same files again change nothing
+    again = import_sirene(store, [DATA])
+    assert all(r.skipped for r in again.reports)
+
+
+def test_interrupted_import_leaves_store_as_it_was(store):
+    from maillage.import_firms import import_sirene
+
+    before = store.scalar("SELECT count(*) FROM flow")
+
+    def stop(message: str, _f: float) -> None:
+        if message.startswith("Agrégation"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_sirene(store, [DATA], stop)
+    assert store.scalar("SELECT count(*) FROM flow") == before
+    assert store.scalar("SELECT count(*) FROM import_log") == 0
+
+
+def test_cli_sirene(tmp_path, reference_db, monkeypatch):
+    from typer.testing import CliRunner
+
+    from maillage.cli_firms import app
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(reference_db, home / "maillage.duckdb")
+    monkeypatch.setenv("MAILLAGE_HOME", str(home))
+    result = CliRunner().invoke(app, ["sirene", str(ETAB), str(UL), str(SUCC), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"kind": "hq_link"' in result.output
+    bad = CliRunner().invoke(app, ["sirene", str(tmp_path / "missing.zip")])
+    assert bad.exit_code == 1
+    assert "not found" in bad.output
