@@ -819,6 +819,7 @@ async function main() {
   document.body.dataset.ready = "1";
   await drawFlows().catch(showError);
   document.body.dataset.flows = "1";
+  if (state.coops && !state.sel) drawCooperations();
 }
 
 window.maillage = { state, get map() { return map; }, get choro() { return choro; }, get flows() { return flowData; } };
