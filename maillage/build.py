@@ -67,6 +67,7 @@ def _perimeter_frames(extra_paths: list[Path] | None = None) -> tuple[pd.DataFra
     from maillage.reference import perimeters as per
 
     perims = per.load_perimeters(extra_paths=tuple(extra_paths or ()))
+    per.validate(perims)
     mem = per.memberships_for_perimeters(perims)
     perims = list(perims.values())
     communes = _territory_frame()
@@ -95,16 +96,13 @@ def _perimeter_frames(extra_paths: list[Path] | None = None) -> tuple[pd.DataFra
     ), mem[["commune", "level", "code"]]
 
 
-def load_reference(store: Store, *, extra_perimeters: list[Path] | None = None) -> None:
-    """(Re)load territories and memberships, including perimeters, in one transaction."""
-    terr = _territory_frame()
-    mem = _membership_frame()
-    pt, pm = _perimeter_frames(extra_perimeters)
-    terr = pd.concat([terr, pt], ignore_index=True)
-    mem = pd.concat([mem, pm], ignore_index=True)
+def _replace_territories(
+    store: Store, terr: pd.DataFrame, mem: pd.DataFrame, *, perimeters_only: bool
+) -> None:
+    where = " WHERE level = 'perimeter'" if perimeters_only else ""
     with store.transaction() as con:
-        con.execute("DELETE FROM territory")
-        con.execute("DELETE FROM membership")
+        con.execute("DELETE FROM territory" + where)
+        con.execute("DELETE FROM membership" + where)
         con.register("_terr", terr)
         con.register("_mem", mem)
         con.execute(
@@ -113,24 +111,31 @@ def load_reference(store: Store, *, extra_perimeters: list[Path] | None = None) 
         con.execute("INSERT INTO membership SELECT commune, level, code FROM _mem")
         con.unregister("_terr")
         con.unregister("_mem")
-        store.set_meta("reference_loaded_at", dt.datetime.now().isoformat(timespec="seconds"))
+        if not perimeters_only:
+            store.set_meta("reference_loaded_at", dt.datetime.now().isoformat(timespec="seconds"))
+
+
+def user_perimeter_files(home: Path) -> list[Path]:
+    """The user's perimeter files, kept in ``<home>/perimeters`` by ``maillage perimeter add``."""
+    folder = home / "perimeters"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".csv"))
+
+
+def load_reference(store: Store, *, extra_perimeters: list[Path] | None = None) -> None:
+    """(Re)load territories and memberships, including perimeters, in one transaction."""
+    pt, pm = _perimeter_frames(extra_perimeters)
+    terr = pd.concat([_territory_frame(), pt], ignore_index=True)
+    mem = pd.concat([_membership_frame(), pm], ignore_index=True)
+    _replace_territories(store, terr, mem, perimeters_only=False)
     log.info("loaded %s territories and %s memberships", f"{len(terr):,}", f"{len(mem):,}")
 
 
 def reload_perimeters(store: Store, extra_paths: list[Path] | None = None) -> int:
-    """Replace the perimeters of the store (shipped + user files) and refresh nothing else."""
+    """Replace the perimeters of the store (shipped + user files); nothing else changes."""
     pt, pm = _perimeter_frames(extra_paths)
-    with store.transaction() as con:
-        con.execute("DELETE FROM territory WHERE level = 'perimeter'")
-        con.execute("DELETE FROM membership WHERE level = 'perimeter'")
-        con.register("_pt", pt)
-        con.register("_pm", pm)
-        con.execute(
-            "INSERT INTO territory SELECT level, code, name, population, type, lon, lat FROM _pt"
-        )
-        con.execute("INSERT INTO membership SELECT commune, level, code FROM _pm")
-        con.unregister("_pt")
-        con.unregister("_pm")
+    _replace_territories(store, pt, pm, perimeters_only=True)
     return len(pt)
 
 
@@ -180,14 +185,19 @@ def load_default_model(store: Store) -> int:
 
 
 def build(
-    store: Store, *, force: bool = False, progress: Progress = _noop, with_model: bool = True
+    store: Store,
+    *,
+    force: bool = False,
+    progress: Progress = _noop,
+    with_model: bool = True,
+    extra_perimeters: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Build the observatory: the reference, perimeters and (if needed) the default model."""
     t0 = time.perf_counter()
     done: dict[str, Any] = {}
     if force or not store.is_built():
         progress("Chargement du référentiel territorial", 0.05)
-        load_reference(store)
+        load_reference(store, extra_perimeters=extra_perimeters)
         done["reference"] = True
     has_observed = bool(
         store.scalar("SELECT count(*) FROM flow WHERE kind = 'commute' AND status = 'observed'")

@@ -185,10 +185,12 @@ def build(
     Example: maillage build
     """
     from maillage.build import build as do_build
+    from maillage.build import user_perimeter_files
 
     try:
         with _store(need_built=False) as store, _RichProgress() as prog:
-            done = do_build(store, force=force, progress=prog)
+            done = do_build(store, force=force, progress=prog,
+                            extra_perimeters=user_perimeter_files(Settings().home))
             path = store.path
         n = _seed_register()
     except MaillageError as exc:
@@ -674,19 +676,19 @@ def perimeter_add(
 
     Example: maillage perimeter add mes_perimetres.yaml
     """
-    from maillage.build import reload_perimeters
+    from maillage.build import reload_perimeters, user_perimeter_files
 
     settings = Settings()
     user_dir = settings.home / "perimeters"
     try:
-        from maillage.reference.perimeters import load_perimeters
+        from maillage.reference.perimeters import load_perimeters, validate
 
-        load_perimeters(extra_paths=tuple(files))  # validates before anything is copied
+        validate(load_perimeters(extra_paths=tuple(files)))  # before anything is copied
         user_dir.mkdir(parents=True, exist_ok=True)
         for f in files:
             (user_dir / f.name).write_bytes(f.read_bytes())
         with _store() as store:
-            n = reload_perimeters(store, sorted(user_dir.iterdir()))
+            n = reload_perimeters(store, user_perimeter_files(settings.home))
             store.refresh_aggregates()
     except MaillageError as exc:
         _fail(exc)

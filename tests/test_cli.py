@@ -114,3 +114,38 @@ def test_every_command_is_documented():
     names += [g.name for g in app.registered_groups]
     missing = [n for n in names if not re.search(rf"`maillage {re.escape(n)}\b", text)]
     assert not missing, f"commands missing from docs/cli.md: {missing}"
+
+
+def test_perimeter_add_then_indicators(home, tmp_path):
+    f = tmp_path / "mes_perimetres.yaml"
+    f.write_text(
+        "perimeters:\n"
+        "  - slug: brest-iroise\n"
+        "    name: Brest et Iroise\n"
+        "    members:\n"
+        "      - epci:242900314\n"
+        "      - epci:242900074\n",
+        "utf-8",
+    )
+    res = run("perimeter", "add", str(f))
+    assert res.exit_code == 0, res.output
+    res = run("territory", "per:brest-iroise", "--format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    n = data["territory"]["n_communes"]
+    res = run("territory", "epci:242900314", "--format", "json")
+    m = json.loads(res.stdout)["territory"]["n_communes"]
+    assert n > m  # Brest Métropole plus the Pays d'Iroise communes
+    # rebuilding the reference keeps the user's perimeter
+    assert run("build", "--force").exit_code == 0
+    assert run("territory", "per:brest-iroise").exit_code == 0
+
+
+def test_perimeter_with_unknown_epci_is_refused(home, tmp_path):
+    f = tmp_path / "faux.yaml"
+    f.write_text("perimeters:\n  - slug: faux\n    name: Faux\n    members:\n"
+                 "      - epci:242900314\n      - epci:999999999\n", "utf-8")
+    res = run("perimeter", "add", str(f))
+    assert res.exit_code == 1
+    assert "999999999" in res.output and "faux.yaml" in res.output
+    assert run("territory", "per:faux").exit_code == 1

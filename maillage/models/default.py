@@ -23,7 +23,7 @@ law at fine scale)::
 - **Truncation.** Pairs farther than ``cutoff_km`` are not considered; then flows below
   ``min_flow`` are dropped and each origin's dropped mass is given back to its kept flows in
   proportion (so Σ_j T_ij = O_i exactly). An origin whose flows are all below ``min_flow``
-  keeps its largest one.
+  keeps its internal flow only.
 
 Missing or zero populations give zero outflow and zero attraction, with a warning; a
 commune without a point raises :class:`~maillage._errors.ModelError`.
@@ -100,20 +100,20 @@ def _candidate_pairs(lon, lat, cutoff_km: float):
     i = np.concatenate([pairs[:, 0], pairs[:, 1]])
     j = np.concatenate([pairs[:, 1], pairs[:, 0]])
     del pairs
-    c = np.linalg.norm(xyz[i] - xyz[j], axis=1)
+    diff = xyz[i] - xyz[j]
+    c = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    del diff
     d = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(c / 2.0, 0.0, 1.0))
     return i, j, d
 
 
-def _redistribute(i, flow, origin_totals, min_flow: float, n: int):
+def _redistribute(i, j, flow, origin_totals, min_flow: float, n: int):
     keep = flow >= min_flow
-    # an origin with nothing above min_flow keeps its largest flow
+    # an origin with nothing above min_flow keeps its internal flow (always present)
     kept_by_origin = np.bincount(i[keep], minlength=n)
-    lost = np.flatnonzero((kept_by_origin == 0) & (origin_totals > 0))
-    if lost.size:
-        order = np.lexsort((-flow, i))  # by origin, largest flow first
-        first = order[np.searchsorted(i[order], lost)]
-        keep[first] = True
+    lost = (kept_by_origin == 0) & (origin_totals > 0)
+    if lost.any():
+        keep |= (i == j) & lost[i]
     kept_sum = np.bincount(i[keep], weights=flow[keep], minlength=n)
     scale = np.zeros(n)
     np.divide(origin_totals, kept_sum, out=scale, where=kept_sum > 0)
@@ -176,7 +176,7 @@ def estimate_commute(
     origin_totals = employment_rate * pop
     rows = np.bincount(i, weights=w, minlength=n)
     flow = origin_totals[i] * w / rows[i]
-    keep, flow = _redistribute(i, flow, origin_totals, min_flow, n)
+    keep, flow = _redistribute(i, j, flow, origin_totals, min_flow, n)
     i, j, flow = i[keep], j[keep], flow[keep]
     order = np.lexsort((j, i))
     return i[order], j[order], flow[order]

@@ -512,6 +512,7 @@ def workspace(
             con.execute(f"SET temp_directory='{tmp}'")
             con.execute(f"SET memory_limit='{memory_limit}'")
             con.execute("SET preserve_insertion_order=true")
+            con.execute("SET enable_progress_bar=false")
             if threads:
                 con.execute(f"SET threads={int(threads)}")
             yield con
@@ -550,18 +551,15 @@ def _stage(
     expected: str,
     prefer: str,
 ) -> tuple[int, str, str]:
-    """Stage the needed columns (as text) plus ``_line``; returns (rows, display, sha256)."""
+    """Stage the needed columns as text, in file order; returns (rows, display, sha256)."""
     with open_table_file(path, prefer_member=(prefer,)) as opened:
         if opened.format == "xlsx":
             raise SourceError(
                 f"{what} is published as a zipped CSV, not as a workbook.", path=opened.display
             )
         _check_columns(opened, needed, what, expected)
-        rows = stage_csv(con, opened, needed, table=f"{table}_raw")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT *, rowid + 2 AS _line FROM {table}_raw"
-        )
-        con.execute(f"DROP TABLE {table}_raw")
+        # the staged table keeps file order: its ``rowid + 2`` is the file line (header = 1)
+        rows = stage_csv(con, opened, needed, table=table)
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         return rows, opened.display, opened.sha256
 
@@ -612,7 +610,7 @@ _SIRET_OK = "regexp_full_match(coalesce({c}, ''), '[0-9]{{14}}')"
 
 def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, disp: str) -> None:
     """Checks on the stock, then ``etab``: one clean row per SIRET with place, weight, section."""
-    bad_siret = f"SELECT _line FROM etab_in WHERE NOT {_SIRET_OK.format(c='siret')}"
+    bad_siret = f"SELECT rowid + 2 AS _line FROM etab_in WHERE NOT {_SIRET_OK.format(c='siret')}"
     _count_bad(
         con,
         flows,
@@ -622,7 +620,8 @@ def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, 
         disp,
     )
     bad_band = (
-        "SELECT _line FROM etab_in e WHERE coalesce(trancheEffectifsEtablissement, '') <> '' "
+        "SELECT rowid + 2 AS _line FROM etab_in e "
+        "WHERE coalesce(trancheEffectifsEtablissement, '') <> '' "
         "AND trancheEffectifsEtablissement NOT IN (SELECT tranche FROM band_weight)"
     )
     _count_bad(
@@ -638,7 +637,8 @@ def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, 
     if flows.counts["etab_bad_band"]:
         flows.warnings[-1] = flows.warnings[-1].replace("; left out", "")
     no_place = (
-        "SELECT _line FROM etab_in WHERE coalesce(trim(codeCommuneEtablissement), '') = '' "
+        "SELECT rowid + 2 AS _line FROM etab_in "
+        "WHERE coalesce(trim(codeCommuneEtablissement), '') = '' "
         "AND coalesce(trim(codePaysEtrangerEtablissement), '') = '' "
         f"AND {_SIRET_OK.format(c='siret')}"
     )
@@ -652,7 +652,7 @@ def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, 
         disp,
     )
     bad_state = (
-        "SELECT _line FROM etab_in WHERE coalesce(etatAdministratifEtablissement, '') "
+        "SELECT rowid + 2 AS _line FROM etab_in WHERE coalesce(etatAdministratifEtablissement, '') "
         f"NOT IN ('A', 'F') AND {_SIRET_OK.format(c='siret')}"
     )
     _count_bad(
@@ -669,7 +669,7 @@ def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, 
     con.execute(
         f"""
         CREATE OR REPLACE TABLE etab AS
-        SELECT e.siret, e.siren, e.nic, e._line,
+        SELECT e.siret, e.siren, e.nic, e.rowid + 2 AS _line,
                coalesce(nullif(trim(e.codeCommuneEtablissement), ''),
                         nullif(trim(e.codePaysEtrangerEtablissement), '')) AS place,
                e.etablissementSiege = 'true' AS siege,
@@ -798,7 +798,7 @@ def _transfers(
 ) -> None:
     """Succession links → predecessor place → successor place, per year of the link."""
     bad = (
-        "SELECT _line FROM succ_in WHERE NOT "
+        "SELECT rowid + 2 AS _line FROM succ_in WHERE NOT "
         f"{_SIRET_OK.format(c='siretEtablissementPredecesseur')}"
         f" OR NOT {_SIRET_OK.format(c='siretEtablissementSuccesseur')}"
     )
@@ -806,7 +806,8 @@ def _transfers(
         con, flows, "succ_bad_siret", bad, "succession link(s) whose SIRET is not 14 digits", disp
     )
     bad_date = (
-        "SELECT _line FROM succ_in WHERE try_strptime(coalesce(dateLienSuccession, ''), "
+        "SELECT rowid + 2 AS _line FROM succ_in "
+        "WHERE try_strptime(coalesce(dateLienSuccession, ''), "
         "'%Y-%m-%d') IS NULL OR year(try_strptime(dateLienSuccession, '%Y-%m-%d')) NOT "
         f"BETWEEN 1900 AND {last_complete + 1}"
     )
@@ -824,7 +825,8 @@ def _transfers(
         SELECT siretEtablissementPredecesseur AS pred, siretEtablissementSuccesseur AS succ,
                year(strptime(dateLienSuccession, '%Y-%m-%d')) AS year,
                coalesce(transfertSiege, '') = 'true' AS transfert,
-               coalesce(continuiteEconomique, '') = 'true' AS continuite, _line
+               coalesce(continuiteEconomique, '') = 'true' AS continuite,
+               rowid + 2 AS _line
         FROM succ_in
         WHERE {_SIRET_OK.format(c="siretEtablissementPredecesseur")}
           AND {_SIRET_OK.format(c="siretEtablissementSuccesseur")}

@@ -718,7 +718,16 @@ function renderBuilder() {
       el("button", { type: "button", onclick: () => { state.per = []; renderBuilder(); highlight(); } }, "Vider"),
       el("button", { type: "button", onclick: () => openBuilder(false) }, "Fermer")),
     el("div", { id: "per-result", "aria-live": "polite" }),
+    el("h3", {}, "Périmètres enregistrés"),
+    el("ul", { class: "coops", id: "per-list" }, el("li", { class: "meta" }, "Chargement…")),
   );
+  api("/perimeters").then((b) => {
+    const list = $("#per-list");
+    if (!list) return;
+    list.replaceChildren(...b.data.map((p) => el("li", {},
+      el("a", { href: `?level=perimeter&sel=${encodeURIComponent(p.ref)}`, onclick: (ev) => { ev.preventDefault(); building = false; $("#btn-perimeter").setAttribute("aria-pressed", "false"); select(p.ref, { fly: true }); } }, p.name),
+      el("span", { class: "meta" }, ` · ${NF0.format(p.n_communes)} communes`))));
+  }).catch(() => {});
 }
 
 async function savePerimeter() {
@@ -816,6 +825,7 @@ async function main() {
   // the map layer and the panel load side by side; the flows come next (deck.gl compiles its
   // shaders on first use, which takes seconds on a machine without GPU)
   await Promise.all([loadTerritories().catch(showError), renderPanel(true, false)]);
+  window.__readyAt = performance.now();
   document.body.dataset.ready = "1";
   await drawFlows().catch(showError);
   document.body.dataset.flows = "1";
