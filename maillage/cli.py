@@ -442,34 +442,48 @@ class ImportSource(str, Enum):
     detail_commute = "detail-commute"
     detail_residential = "detail-residential"
     detail_school = "detail-school"
+    sirene = "sirene"
+    wages = "wages"
 
 
 @app.command(name="import")
 def import_(
     source: Annotated[ImportSource, typer.Argument(help="What the file is (auto: detect).")],
-    path_or_url: Annotated[
-        str,
-        typer.Argument(help="Local file (zip, csv, xlsx) or URL, or 'catalog:<source>:<vintage>'."),
-    ],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Local file(s) (zip, csv, xlsx) or URL, or 'catalog:<source>:"
+                            "<vintage>'; sirene takes the three stock files; wages none or one."),
+    ] = None,
     vintage: int | None = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
-    """Import an INSEE flow file as published (zip, CSV or XLSX), all-or-nothing.
+    """Import an INSEE or Sirene file as published, all-or-nothing.
 
     Example: maillage import flux-commute base-flux-mobilite-domicile-lieu-travail-2021-csv.zip
     """
+    from maillage import cli_firms
     from maillage.build import import_flows
 
-    kind = None
     src = source.value
-    if src != "auto":
-        kind = src.split("-", 1)[1]
+    paths = paths or []
+    if src == "sirene":
+        cli_firms.sirene(paths=paths, measure="jobs", year=None, memory_limit="2GB",
+                         as_json=fmt is Fmt.json)
+        return
+    if src == "wages":
+        if len(paths) > 1:
+            _fail(MaillageError("maillage import wages takes at most one wage file"))
+        cli_firms.wages(path=paths[0] if paths else None, wage_at="work",
+                        as_json=fmt is Fmt.json)
+        return
+    if len(paths) != 1:
+        _fail(MaillageError(f"maillage import {src} takes exactly one file or URL"))
+    kind = None if src == "auto" else src.split("-", 1)[1]
     try:
-        path = _fetch_if_url(path_or_url, src, vintage)
+        path = _fetch_if_url(paths[0], src, vintage)
         with _store() as store, _RichProgress() as prog:
-            rep = import_flows(
-                store, path, source=src.replace("-", "_"), kind=kind, vintage=vintage, progress=prog
-            )
+            rep = import_flows(store, path, source=src.replace("-", "_"), kind=kind,
+                               vintage=vintage, progress=prog)
     except MaillageError as exc:
         _fail(exc)
     for w in rep.warnings:
@@ -480,9 +494,8 @@ def import_(
     else:
         d.pop("unknown_codes")
         d.pop("warnings")
-        emit_frame(
-            pd.DataFrame([d]).T.reset_index().rename(columns={"index": "field", 0: "value"}), fmt
-        )
+        emit_frame(pd.DataFrame({"field": list(d), "value": [str(v) for v in d.values()]}),
+                   fmt)
 
 
 def _fetch_if_url(path_or_url: str, source: str, vintage: int | None) -> Path:
@@ -701,6 +714,12 @@ def _mount_optional() -> None:
         from maillage.cli_cooperations import app as coop_app
 
         app.add_typer(coop_app, name="cooperations")
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from maillage.cli_firms import app as firms_app
+
+        app.add_typer(firms_app, name="firms")
     except ImportError:  # pragma: no cover
         pass
     try:

@@ -36,9 +36,13 @@ def bundle(ro, tmp_path_factory):
     return folder, export_bundle(ro, BREST, folder)
 
 
+def _missing(v):
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _close(a, b):
-    if a is None or b is None:
-        return a is None and b is None
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
 
 
