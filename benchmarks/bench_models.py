@@ -35,6 +35,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from maillage._errors import ModelError
 from maillage.models import (
     ModelWarning,
     align_pairs,
@@ -266,17 +267,15 @@ def fit_table() -> None:
         for law in ("NGravExp", "NGravPow", "Schneider", "Rad", "RadExt", "Rand"):
             cells, par = [], ""
             for model in ("UM", "PCM", "ACM", "DCM"):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ModelWarning)
-                    c = calibrate_law(
-                        law,
-                        model,
-                        t,
-                        pop,
-                        pop,
-                        dist,
-                        bounds=(1e-7, 1e-2) if law == "Schneider" else None,
-                    )
+                bounds = (1e-7, 1e-2) if law == "Schneider" else None
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ModelWarning)
+                        c = calibrate_law(law, model, t, pop, pop, dist, bounds=bounds)
+                except ModelError:  # power law on coincident points
+                    cells.append("n/a")
+                    par = "coincident points"
+                    continue
                 cells.append(f"{c.value:.3f}")
                 par = "" if np.isnan(c.param) else f"{c.param:.4g}"
             print(f"| {law} | " + " | ".join(cells) + f" | {par} |")

@@ -86,19 +86,18 @@ def sheet(
         if output.suffix.lower() not in (".pdf", ".html", ".htm"):
             raise MaillageError(f"the sheet file must end in .pdf or .html, not '{output.name}'")
         register = load_register(settings.registry_url)
-        with _open_store(settings) as store:
-            with console.status("Préparation de la fiche…"):
-                if with_:
-                    made = pair_sheet(store, territory, with_, kinds=kind, register=register)
-                    if made.context["no_flow"]:
-                        console.print(
-                            "[yellow]Note[/]: no flow at all between these two territories; "
-                            "the sheet says so.",
-                            highlight=False,
-                        )
-                else:
-                    made = territory_sheet(store, territory, kinds=kind, register=register)
-                path = write_sheet(made, output)
+        with _open_store(settings) as store, console.status("Préparation de la fiche…"):
+            if with_:
+                made = pair_sheet(store, territory, with_, kinds=kind, register=register)
+                if made.context["no_flow"]:
+                    console.print(
+                        "[yellow]Note[/]: no flow at all between these two territories; "
+                        "the sheet says so.",
+                        highlight=False,
+                    )
+            else:
+                made = territory_sheet(store, territory, kinds=kind, register=register)
+            path = write_sheet(made, output)
     except MaillageError as exc:
         _fail(exc)
     out.print(str(path))

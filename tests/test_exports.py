@@ -165,7 +165,7 @@ def test_gpkg_read_back_with_pyogrio(ro, bundle):
     pmeta, _, _, pfields = read(path, layer="perimetres")
     prefs = set(dict(zip(pmeta["fields"], pfields))["ref"])
     assert "per:pole-metropolitain-pays-de-brest" in prefs
-    vmeta, _, vgeoms, vfields = read(path, layer="provenance", read_geometry=False)
+    vmeta, _, _vgeoms, vfields = read(path, layer="provenance", read_geometry=False)
     keys = set(dict(zip(vmeta["fields"], vfields))["key"])
     assert {"software", "reference_geography", "crs", "source_commute"} <= keys
 
@@ -174,7 +174,7 @@ def test_perimeter_gpkg_holds_the_perimeter(ro, tmp_path):
     from pyogrio.raw import read
 
     path = export_gpkg(ro, "per:pole-metropolitain-pays-de-brest", tmp_path / "p.gpkg")
-    meta, _, geoms, fields = read(path, layer="perimetres")
+    meta, _, _geoms, fields = read(path, layer="perimetres")
     cols = dict(zip(meta["fields"], fields))
     assert list(cols["ref"]) == ["per:pole-metropolitain-pays-de-brest"]
     assert cols["n_communes"][0] > 1
@@ -207,3 +207,24 @@ def test_export_any_dispatches_formats(ro, tmp_path):
     assert [p.suffix for p in files] == [".xlsx", ".json"]
     with pytest.raises(OutputError, match="unknown export format"):
         export_any(ro, BREST, "docx", tmp_path)
+
+
+def test_router_serves_xlsx_gpkg_and_sheet(ro, tmp_path):
+    import io
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from openpyxl import load_workbook
+
+    from maillage.delivery.reports.routes import make_router
+
+    app = FastAPI()
+    app.include_router(make_router(lambda: ro), prefix="/api/v1")
+    client = TestClient(app)
+    r = client.get("/api/v1/exports/bundle.xlsx", params={"ref": BREST})
+    assert r.status_code == 200
+    assert load_workbook(io.BytesIO(r.content)).sheetnames[0] == "Indicateurs"
+    g = client.get("/api/v1/exports/bundle.gpkg", params={"ref": BREST})
+    assert g.status_code == 200 and g.content[:16] == b"SQLite format 3\x00"
+    h = client.get("/api/v1/reports/sheet.html", params={"ref": BREST, "with": "epci:242900801"})
+    assert h.status_code == 200 and "Fiche binôme" in h.text

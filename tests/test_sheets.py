@@ -78,8 +78,16 @@ def test_territory_pdf_text_has_french_labels_and_library_numbers(ro, brest_pdf)
     text = _plain(_pdftotext(brest_pdf))
     prof = profile(ro, BREST)
     block = prof["kinds"]["commute"]
-    for label in ("Brest Métropole", "Fiche territoire", "Domicile – travail", "Identité",
-                  "Coopérations", "Sources et méthode", "modélisé", "Strate de comparaison"):
+    for label in (
+        "Brest Métropole",
+        "Fiche territoire",
+        "Domicile – travail",
+        "Identité",
+        "Coopérations",
+        "Sources et méthode",
+        "modélisé",
+        "Strate de comparaison",
+    ):
         assert label in text, label
     values = {i["name"]: i for i in block["indicators"]}
     for name in ("origin_total", "destination_total", "internal"):

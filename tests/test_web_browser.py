@@ -9,6 +9,8 @@ pixels, the indicator switch repaints the map; panel numbers equal the API's.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import os
 import re
 import shutil
@@ -255,6 +257,13 @@ def test_search_brest_panel_and_flows(page, shots):
     assert first_row.get_attribute("data-code") == partners["partners"][0]["partner_code"]
     total_cell = first_row.locator("td").nth(3)
     assert digits(total_cell.inner_text()) == fr_int(partners["partners"][0]["total"])
+
+    href = page.page.locator("details[data-kind='commute'] a.button").get_attribute("href")
+    exported = httpx.get(page.base + href, timeout=60)
+    assert exported.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[0]["partner_code"] == partners["partners"][0]["partner_code"]
+    assert {r["status"] for r in rows} == {"modelled"}
 
     legend = page.page.locator("#flow-legend").inner_text()
     n_lines = int(re.search(r"(\d+) flux", legend).group(1))

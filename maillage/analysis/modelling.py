@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from maillage.store import Store
 
-DEFAULT_LAWS = ("GravExp", "GravPow", "Schneider", "Rad", "RadExt", "Rand")
+DEFAULT_LAWS = ("NGravExp", "NGravPow", "GravExp", "GravPow", "Schneider", "Rad", "RadExt", "Rand")
 DEFAULT_MODELS = ("UM", "PCM", "ACM", "DCM")
 MAX_DENSE = 3000
 

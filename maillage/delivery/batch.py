@@ -146,7 +146,10 @@ def _init_worker(db_path: str, registry_url: str | None) -> None:
     from maillage.delivery.reports.sheets import load_register
     from maillage.store import Store
 
-    _WORKER["store"] = Store(db_path, read_only=True)
+    store = Store(db_path, read_only=True)
+    # one DuckDB thread per worker: the workers share the cores, they must not fight for them
+    store.con.execute("SET threads = 1")
+    _WORKER["store"] = store
     _WORKER["register"] = load_register(registry_url)
 
 

@@ -537,9 +537,9 @@ def _perimeters_layer(store: Store, t: Territory) -> tuple[pd.DataFrame, list[An
     from maillage.delivery.reports.maps import polygons_of_communes
 
     mine = set(
-        store.df(
-            "SELECT commune FROM membership WHERE level = ? AND code = ?", [t.level, t.code]
-        )["commune"]
+        store.df("SELECT commune FROM membership WHERE level = ? AND code = ?", [t.level, t.code])[
+            "commune"
+        ]
     )
     per = store.memo(
         ("reports_perimeter_members",),
@@ -582,7 +582,9 @@ def export_gpkg(
     terr, terr_geoms = _territories_layer(store, t, prof, d.partners)
     lines = [d.flows(k) for k in prof["kinds"]]
     flows_df = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame()
-    flows_df = flows_df.dropna(subset=["origin_lon", "destination_lon"]) if len(flows_df) else flows_df
+    flows_df = (
+        flows_df.dropna(subset=["origin_lon", "destination_lon"]) if len(flows_df) else flows_df
+    )
     per, per_geoms = _perimeters_layer(store, t)
     prov = provenance(prof, [Path(path).name])
 

@@ -15,12 +15,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from maillage.delivery.reports.maps import DPI, IN_COLOUR, OUT_COLOUR, SELF_COLOUR  # noqa: E402
-from maillage.delivery.reports.typography import NBSP, number, percent  # noqa: E402
+from maillage.delivery.reports.maps import DPI, IN_COLOUR, OUT_COLOUR, SELF_COLOUR
+from maillage.delivery.reports.typography import NBSP, number, percent
 
 
 def _png(fig: Any) -> bytes:

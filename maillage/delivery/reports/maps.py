@@ -21,17 +21,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display, thread-safe backend for servers and batches
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import shapely  # noqa: E402
-from matplotlib.collections import PatchCollection  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, Patch, PathPatch  # noqa: E402
-from matplotlib.path import Path as MplPath  # noqa: E402
-from pyproj import Transformer  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib.collections import PatchCollection
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, Patch, PathPatch
+from matplotlib.path import Path as MplPath
+from pyproj import Transformer
 
-from maillage.delivery.reports.typography import km, number  # noqa: E402
+from maillage.delivery.reports.typography import km, number
 
 if TYPE_CHECKING:
     from maillage.analysis.territories import Territory
@@ -110,7 +110,9 @@ class _Projection:
         )  # fmt: skip
 
     def geom(self, g: Any) -> Any:
-        return shapely.transform(g, lambda xy: np.column_stack(self._t.transform(xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            g, lambda xy: np.column_stack(self._t.transform(xy[:, 0], xy[:, 1]))
+        )
 
     def points(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = self._t.transform(np.asarray(lon, float), np.asarray(lat, float))
@@ -166,7 +168,9 @@ def _scale_bar(ax: Any) -> None:
     h = 0.012 * (y1 - y0)
     ax.add_patch(plt.Rectangle((bx, by), length / 2, h, fc="black", ec="black", lw=0.6, zorder=9))
     ax.add_patch(
-        plt.Rectangle((bx + length / 2, by), length / 2, h, fc="white", ec="black", lw=0.6, zorder=9)
+        plt.Rectangle(
+            (bx + length / 2, by), length / 2, h, fc="white", ec="black", lw=0.6, zorder=9
+        )
     )
     ax.text(bx, by + 2.2 * h, "0", fontsize=6.5, ha="center", zorder=9)
     ax.text(bx + length, by + 2.2 * h, km(length), fontsize=6.5, ha="center", zorder=9)
@@ -189,9 +193,16 @@ def _arc(ax: Any, p: tuple[float, float], q: tuple[float, float], lw: float, col
          bend: float) -> None:  # fmt: skip
     ax.add_patch(
         FancyArrowPatch(
-            p, q, connectionstyle=f"arc3,rad={bend}", arrowstyle="-", lw=lw, color=colour,
-            alpha=0.8, zorder=6, capstyle="round",
-        )  # fmt: skip
+            p,
+            q,
+            connectionstyle=f"arc3,rad={bend}",
+            arrowstyle="-",
+            lw=lw,
+            color=colour,
+            alpha=0.8,
+            zorder=6,
+            capstyle="round",
+        )
     )
 
 
@@ -353,9 +364,7 @@ def _points(store: Store, level: str, codes: list[str]) -> dict[str, tuple[np.nd
         f"({','.join('?' for _ in codes)}) AND lon IS NOT NULL",
         [level, *codes],
     )
-    return {
-        str(r.code): (np.array([r.lon]), np.array([r.lat])) for r in df.itertuples(index=False)
-    }
+    return {str(r.code): (np.array([r.lon]), np.array([r.lat])) for r in df.itertuples(index=False)}
 
 
 def pair_map(
@@ -393,8 +402,8 @@ def pair_map(
     shown = detail.head(top)
     suffix = " — modélisé" if modelled else ""
     handles: list[Any] = [
-        Patch(facecolor=SELF_COLOUR, edgecolor="#7a3e00", label=f"A : {_short(a.name)}"),
-        Patch(facecolor=OTHER_COLOUR, edgecolor="#1d4e63", label=f"B : {_short(b.name)}"),
+        Patch(facecolor=SELF_COLOUR, edgecolor="#7a3e00", label=f"A\u00a0: {_short(a.name)}"),
+        Patch(facecolor=OTHER_COLOUR, edgecolor="#1d4e63", label=f"B\u00a0: {_short(b.name)}"),
     ]
     if len(shown):
         communes = sorted(set(shown["origin"]) | set(shown["destination"]))

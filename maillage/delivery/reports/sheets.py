@@ -58,8 +58,10 @@ TOP_PARTNERS = 10
 #: Commune pairs listed in a pair sheet.
 TOP_PAIRS = 15
 _UNITS = {"commute": "actifs", "school": "élèves", "residential": "pers."}
-_MONTHS = ("janvier février mars avril mai juin juillet août septembre octobre novembre "
-           "décembre").split()  # fmt: skip
+_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
 
 
 @dataclass
@@ -95,9 +97,9 @@ def load_register(registry_url: str | None) -> list[Cooperation] | None:
     """
     if not registry_url:
         return None
-    if registry_url.startswith("sqlite:///") and ":memory:" not in registry_url:
-        if not Path(registry_url.removeprefix("sqlite:///")).expanduser().exists():
-            return None
+    is_file = registry_url.startswith("sqlite:///") and ":memory:" not in registry_url
+    if is_file and not Path(registry_url.removeprefix("sqlite:///")).expanduser().exists():
+        return None
     from maillage.cooperations import crud
     from maillage.cooperations.db import open_registry, session_factory
 

@@ -282,6 +282,7 @@ function renderLegend() {
     el("h3", { id: "legend-title" }, d.label, " ", badge(choro.meta.status)),
     ...rows,
     el("div", { class: "meta" }, `${LEVEL_FR[d.level]} · ${choro.meta.source} · ${choro.meta.vintage}`),
+    el("div", { class: "tools" }, csvLink("choropleth", { kind: d.kind, level: d.level }, "Exporter les indicateurs (CSV)")),
   );
 }
 
@@ -376,6 +377,7 @@ async function drawFlows() {
     el("div", { class: "row" }, el("span", { class: "arc" }), "origine → destination"),
     el("div", { class: "row" }, `${lines.length} flux, le plus fort : ${NF0.format(lines.length ? max : 0)}`),
     el("div", { class: "meta" }, `${body.meta.kind_label} · agrégés au niveau ${LEVEL_FR[body.data.level]}`),
+    el("div", { class: "tools" }, csvLink("flows", Object.fromEntries(p), "Exporter les flux (CSV)")),
   );
 }
 
