@@ -113,7 +113,9 @@ def batch(
     formats: Annotated[
         str, typer.Option("--formats", help="Comma-separated: pdf, html, csv, xlsx, gpkg.")
     ] = "pdf,xlsx,gpkg",
-    workers: Annotated[int, typer.Option(help="Worker processes (1 = this process).")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (1 = this process; see benchmarks).")
+    ] = 1,
     limit: Annotated[int | None, typer.Option(help="Only the first N EPCI (trial).")] = None,
 ) -> None:
     """Sheets and exports for every EPCI of a région (or of France), resumable.

@@ -33,3 +33,4 @@ copy_bundle() {
 mkdir -p "$vendor"
 copy_bundle maplibre-gl dist/maplibre-gl.js dist/maplibre-gl.css LICENSE.txt
 copy_bundle deck.gl dist.min.js LICENSE
+copy_bundle swagger-ui-dist swagger-ui-bundle.js swagger-ui.css LICENSE

@@ -456,6 +456,15 @@ def test_index_and_vendored_bundles_are_served(client):
         assert client.get(asset).status_code == 200, asset
 
 
+def test_api_docs_page_is_served_offline(client):
+    html = client.get("/api/v1/docs").text
+    assets = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", html)
+    assert assets and all(a.startswith(("/static/vendor/", "data:")) for a in assets), assets
+    for asset in assets:
+        if asset.startswith("/static/"):
+            assert client.get(asset).status_code == 200, asset
+
+
 def test_front_end_needs_no_network():
     for name in ("index.html", "app.js", "app.css"):
         text = (WEB / name).read_text(encoding="utf-8")

@@ -138,10 +138,8 @@ def partners(
     if top is not None:
         raw = raw.head(int(top))
     codes = [c for c in raw["partner"] if not str(c).startswith("!")]
-    pm = margins(store, level, kind, vintage=vint) if codes else pd.DataFrame()
-    names = store.df(
-        "SELECT code, name, population, type FROM territory WHERE level = ?", [level]
-    ).set_index("code")
+    pm = level_margins(store, level, kind, vint) if codes else pd.DataFrame()
+    names = territory_table(store, level)
     rows = []
     for rec in raw.itertuples(index=False):
         code = str(rec.partner)
@@ -185,6 +183,23 @@ def partners(
         "status",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def level_margins(store: Store, level: str, kind: str, vintage: int) -> pd.DataFrame:
+    """Margins of every territory of a level, cached in the store until the next write."""
+    return store.memo(
+        ("margins", level, kind, vintage), lambda: margins(store, level, kind, vintage=vintage)
+    )
+
+
+def territory_table(store: Store, level: str) -> pd.DataFrame:
+    """code → name, population, type of a level, cached in the store until the next write."""
+    return store.memo(
+        ("territories", level),
+        lambda: store.df(
+            "SELECT code, name, population, type FROM territory WHERE level = ?", [level]
+        ).set_index("code"),
+    )
 
 
 def _share(value: float, total: float) -> float | None:
@@ -325,8 +340,12 @@ def flow_lines(
         )
         df.insert(0, "origin_level", level)
         df.insert(2, "destination_level", level)
-    pts = store.df("SELECT level, code, name, lon, lat FROM territory")
-    pts = pts.set_index(["level", "code"])
+    pts = store.memo(
+        ("points",),
+        lambda: store.df("SELECT level, code, name, lon, lat FROM territory").set_index(
+            ["level", "code"]
+        ),
+    )
     for side in ("origin", "destination"):
         keys = list(zip(df[f"{side}_level"], df[side]))
         sub = pts.reindex(keys)

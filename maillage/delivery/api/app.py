@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from maillage import __version__
@@ -19,6 +20,8 @@ from maillage.store import Store
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 API_PREFIX = "/api/v1"
+#: Vendored Swagger UI (see scripts/vendor_frontend.sh).
+SWAGGER = "swagger-ui-dist-5.35.0"
 #: Largest request body accepted (a perimeter of every commune of France fits easily).
 MAX_BODY_BYTES = 1_000_000
 
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         version=__version__,
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served below from the vendored Swagger UI: no network needed
         redoc_url=None,
     )
     app.state.settings = settings
@@ -71,6 +74,16 @@ def _mount_web(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="maillage — API",
+            swagger_js_url=f"/static/vendor/{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"/static/vendor/{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     @app.get("/api", include_in_schema=False)
     def api_root() -> RedirectResponse:
