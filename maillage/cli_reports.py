@@ -3,7 +3,7 @@
 ``app`` is a Typer app with two commands the main CLI mounts at top level:
 
 - ``maillage sheet TERRITORY [--with OTHER] -o FILE.pdf|.html``
-- ``maillage batch --region 53 [--all] -o DIR [--formats pdf,xlsx,gpkg] [--workers 2]``
+- ``maillage batch --region 53 [--all] -o DIR [--formats pdf,xlsx,gpkg] [--workers N]``
 
 and :func:`export_any` is what ``maillage export --to csv|xlsx|gpkg`` calls.
 """

@@ -211,3 +211,12 @@ def test_pure_formulas_handle_zero_denominators():
     assert ind.reliability(300.0, "observed") == "caution"
     assert ind.reliability(900.0, "observed") == "reliable"
     assert ind.reliability(10.0, "modelled") == "modelled"
+
+
+def test_thin_epci_stratum_is_widened_to_the_type(built_store):
+    """Brest Métropole's class (100–250 k) holds too few métropoles: compare with all of them."""
+    res = ind.indicators_for(built_store, resolve(built_store, "epci:242900314"), "commute")
+    assert res["stratum"] == "epci/MET/*"
+    n_met = built_store.scalar(
+        "SELECT count(*) FROM territory WHERE level = 'epci' AND type IN ('MET', 'MET69')")
+    assert res["stratum_size"] == n_met

@@ -274,7 +274,14 @@ def _stratum_members(table: pd.DataFrame, key: str) -> pd.DataFrame:
     """Rows of ``table`` (an :func:`indicator_table`) that belong to stratum ``key``."""
     if "/*/" in key:  # perimeters: EPCI of any type in the same population class
         return table[table["population_class"] == key.rsplit("/", 1)[-1]]
+    if key.endswith("/*"):  # EPCI of one type, whatever their population
+        kind = key.split("/")[1]
+        return table[table["type"].replace({"MET69": "MET"}) == kind]
     return table[table["stratum"] == key]
+
+
+#: A stratum thinner than this is widened (EPCI: same type, all population classes).
+MIN_STRATUM = 5
 
 
 def stratum_stats(values: pd.Series, own: float | None) -> dict[str, Any]:
@@ -450,6 +457,9 @@ def indicators_for(
     table = _stratum_table(store, territory.level, kind, vintage)
     key = stratum_of(territory.level, territory.type, territory.population)
     members = _stratum_members(table, key)
+    if len(members) < MIN_STRATUM and territory.level == "epci":
+        key = key.rsplit("/", 1)[0] + "/*"
+        members = _stratum_members(table, key)
     meta = source_meta(store, kind, vintage)
     items = []
     for ind in INDICATORS:

@@ -16,15 +16,36 @@ tie-inclusive s_ij makes the row sum slightly smaller than 1 - m_i/M; use the de
 :func:`maillage.models.laws.law_weights` (exact TDLM row normalisation) on small n when that
 matters.
 
-Algorithm (METHODS §2.5), per origin i having queried destinations: squared planar distances
-to every point, keep only the points no farther than the farthest queried destination
-(a boolean mask, exact), sort them, prefix-sum their masses, and
-``searchsorted(sorted_d², d²_ij, side="right") - 1`` gives the tie-inclusive cumulated mass;
-s_ij = cum - m_i - m_j. Squared distances are compared in float64, so duplicated points and
-exactly equal distances are ties, as in the brute force.
+Algorithm (METHODS §2.5, the "grid of prefix sums" variant): s_ij + m_i + m_j is the mass
+inside the closed disk of squared radius d²_ij around i, a weighted circular range sum. The
+points are binned on a uniform grid (about one point per cell) with, per grid row, a prefix
+sum of the cell masses. For each query, each grid row crossed by the disk contributes
+
+- the cells certainly inside the disk, read from the row prefix sums (two lookups);
+- the points of the cells crossed by the circle, checked one by one with the float64 test
+  ``(x_l - x_i)² + (y_l - y_i)² <= d²_ij`` (the brute force's own expression).
+
+The cost is O(r_ij / h) lookups plus the points near the circle, independent of n² and of
+how far the farthest destination of an origin is (a full per-origin sort was the previous
+bottleneck: one far link made the candidate set the whole country).
+
+Precision choice: every decision that can change s_ij is taken in float64 on squared
+distances, exactly as the brute force does; no float32 is used (float32 squared distances in
+metres merge distances closer than ~0.1 m at 500 km, which turns distinct distances into
+false ties). Cells are classified "fully inside" / "fully outside" with a safety margin
+(1e-9 of the coordinate scale plus 1e-12 relative), many orders of magnitude above the
+float64 rounding of the squared distances, so a point whose computed d² is within rounding of
+d²_ij is always checked exactly. Duplicated points and exactly equal distances are therefore
+ties, as in the brute force. With integer masses the result is bit-identical to the brute
+force; with fractional masses it equals it up to the rounding of the sums.
+
+Work can be split over processes (``workers``): queries are independent, the grid is
+inherited by forked workers (read-only).
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import numpy as np
 
@@ -44,14 +65,155 @@ def _check_pairs(i, j, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ia, ja
 
 
-def opportunities_at_pairs(x, y, mass, i, j) -> np.ndarray:
+_CHUNK = 1 << 20  # elements per vectorised block (bounds the working memory to ~100 MB)
+_PARALLEL_MIN_PAIRS = 100_000
+
+
+def _ragged(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ranges [starts[k], starts[k] + lengths[k]) and the owner k of each element."""
+    offsets = np.cumsum(lengths) - lengths
+    owner = np.repeat(np.arange(lengths.size), lengths)
+    return np.arange(int(lengths.sum())) - np.repeat(offsets - starts, lengths), owner
+
+
+def _blocks(cost: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Split [0, len(cost)) into consecutive blocks of about ``size`` cumulated cost."""
+    if cost.size == 0:
+        return []
+    cum = np.cumsum(cost)
+    cuts = np.searchsorted(cum, np.arange(size, cum[-1], size), side="right") + 1
+    edges = np.unique(np.r_[0, np.minimum(cuts, cost.size), cost.size])
+    return [(int(a), int(b)) for a, b in pairwise(edges)]
+
+
+class _MassGrid:
+    """Uniform grid over the points: points sorted by cell, row-wise prefix sums of masses.
+
+    ``disk_mass(xi, yi, q)`` returns Σ m_l over l with (x_l - xi)² + (y_l - yi)² ≤ q.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, m: np.ndarray) -> None:
+        n = m.size
+        self.x0, self.y0 = float(x.min()), float(y.min())
+        wx, wy = float(x.max()) - self.x0, float(y.max()) - self.y0
+        extent = max(wx, wy)
+        h = max(np.sqrt(wx * wy / n), extent / (4.0 * np.sqrt(n)))  # ≈ one point per cell
+        self.h = float(h) if h > 0 else 1.0
+        self.nx = int(wx // self.h) + 1
+        self.ny = int(wy // self.h) + 1
+        cx = np.clip(((x - self.x0) // self.h).astype(np.int64), 0, self.nx - 1)
+        cy = np.clip(((y - self.y0) // self.h).astype(np.int64), 0, self.ny - 1)
+        cell = cy * self.nx + cx
+        order = np.argsort(cell, kind="stable")
+        self.xs, self.ys, self.ms = x[order], y[order], m[order]
+        ncell = self.nx * self.ny
+        self.start = np.r_[0, np.cumsum(np.bincount(cell, minlength=ncell))]
+        cell_mass = np.bincount(cell, weights=m, minlength=ncell).reshape(self.ny, self.nx)
+        prefix = np.zeros((self.ny, self.nx + 1))
+        np.cumsum(cell_mass, axis=1, out=prefix[:, 1:])
+        self.prefix = prefix.ravel()
+        # classification margin: far above float64 rounding, far below a cell
+        self.margin = 1e-9 * max(float(np.abs(x).max()), float(np.abs(y).max()), extent, 1.0)
+
+    def row_span(self, yi: np.ndarray, q: np.ndarray):
+        """Radii with margins and the first grid row and number of rows crossed by each disk."""
+        r = np.sqrt(q)
+        r_out = r * (1 + 1e-12) + 2 * self.margin
+        r_in = r * (1 - 1e-12) - 2 * self.margin
+        fy = (yi - self.y0) / self.h
+        lo = np.clip(np.floor(fy - r_out / self.h).astype(np.int64), 0, self.ny - 1)
+        hi = np.clip(np.floor(fy + r_out / self.h).astype(np.int64), 0, self.ny - 1)
+        return r_out, r_in, lo, hi - lo + 1
+
+    def disk_mass(self, xi: np.ndarray, yi: np.ndarray, q: np.ndarray) -> np.ndarray:
+        r_out, r_in, row0, nrows = self.row_span(yi, q)
+        out = np.empty(q.size)
+        for a, b in _blocks(nrows, _CHUNK // 4):
+            sl = slice(a, b)
+            out[sl] = self._rows(xi[sl], yi[sl], q[sl], r_out[sl], r_in[sl], row0[sl], nrows[sl])
+        return out
+
+    def _rows(self, xi, yi, q, r_out, r_in, row0, nrows) -> np.ndarray:
+        h, nx = self.h, self.nx
+        row, own = _ragged(row0, nrows)  # one element per (query, grid row)
+        band = self.y0 + row * h
+        yq = yi[own]
+        dy_near = np.maximum(np.maximum(band - yq, yq - (band + h)), 0.0)
+        dy_far = np.maximum(yq - band, band + h - yq)
+        ro, ri = r_out[own], r_in[own]
+        half_out = np.sqrt(np.maximum(ro * ro - dy_near * dy_near, 0.0))
+        half_in2 = ri * ri - dy_far * dy_far
+        full = (ri > 0) & (half_in2 > 0)
+        half_in = np.sqrt(np.where(full, half_in2, 0.0))
+        fx = (xi[own] - self.x0) / h
+        # cells [ca, cb] may meet the disk; cells [fa, fb] lie inside it
+        ca = np.clip(np.floor(fx - half_out / h).astype(np.int64), 0, nx - 1)
+        cb = np.clip(np.floor(fx + half_out / h).astype(np.int64), 0, nx - 1)
+        fa = np.maximum(np.ceil(fx - half_in / h).astype(np.int64), ca)
+        fb = np.minimum(np.floor(fx + half_in / h).astype(np.int64) - 1, cb)
+        full &= fb >= fa
+        fa = np.where(full, fa, cb + 1)
+        fb = np.where(full, fb, cb)
+        base = row * (nx + 1)
+        inside = self.prefix[base + fb + 1] - self.prefix[base + fa]
+        res = np.bincount(own, weights=inside, minlength=q.size)
+        # cells crossed by the circle: [ca, fa) and (fb, cb], contiguous runs of points
+        cell0 = row * nx
+        s1, e1 = self.start[cell0 + ca], self.start[cell0 + fa]
+        s2, e2 = self.start[cell0 + fb + 1], self.start[cell0 + cb + 1]
+        starts = np.concatenate([s1, s2])
+        lengths = np.concatenate([e1 - s1, e2 - s2])
+        owner = np.concatenate([own, own])
+        keep = lengths > 0
+        starts, lengths, owner = starts[keep], lengths[keep], owner[keep]
+        for a, b in _blocks(lengths, _CHUNK):
+            p, k = _ragged(starts[a:b], lengths[a:b])
+            k = owner[a:b][k]
+            d2 = (self.xs[p] - xi[k]) ** 2 + (self.ys[p] - yi[k]) ** 2
+            hit = np.where(d2 <= q[k], self.ms[p], 0.0)
+            res += np.bincount(k, weights=hit, minlength=q.size)
+        return res
+
+
+_SHARED: dict = {}  # the grid and queries, inherited by forked workers
+
+
+def _worker(span: tuple[int, int]) -> np.ndarray:
+    g, xi, yi, q = _SHARED["job"]
+    return g.disk_mass(xi[span[0] : span[1]], yi[span[0] : span[1]], q[span[0] : span[1]])
+
+
+def _disk_mass_parallel(g: _MassGrid, xi, yi, q, workers: int) -> np.ndarray:
+    """Split the queries in ``2 × workers`` blocks of equal estimated cost over forked workers."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return g.disk_mass(xi, yi, q)
+    *_, nrows = g.row_span(yi, q)
+    spans = _blocks(nrows + 4, int(np.ceil((nrows.sum() + 4 * q.size) / (2 * workers))))
+    _SHARED["job"] = (g, xi, yi, q)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+            parts = list(ex.map(_worker, spans))
+    finally:
+        _SHARED.pop("job", None)
+    return np.concatenate(parts)
+
+
+def opportunities_at_pairs(x, y, mass, i, j, *, workers: int = 1) -> np.ndarray:
     """Tie-inclusive s_ij at the given pairs, without building the n×n matrix.
+
+    s_ij = Σ_{l ≠ i, j; d²_il ≤ d²_ij} m_l with float64 squared planar distances (see the
+    module docstring for the algorithm and the precision guarantees).
 
     Parameters
     ----------
     x, y : planar coordinates (any unit; only the order of distances matters).
     mass : m_l of every territory (length n).
     i, j : origin and destination indices of the queried pairs (any order, repeats allowed).
+    workers : processes to use (forked, Linux); 1 (default) computes in this process. Used
+        only from 100,000 pairs on; the result does not depend on it.
 
     Returns
     -------
@@ -63,35 +225,32 @@ def opportunities_at_pairs(x, y, mass, i, j) -> np.ndarray:
     if m.size != xa.size:
         raise ModelError("opportunities_at_pairs: mass and points differ in length.")
     ia, ja = _check_pairs(i, j, m.size)
-    out = np.zeros(ia.size)
+    if int(workers) < 1:
+        raise ModelError(f"opportunities_at_pairs: workers must be ≥ 1, got {workers}.")
     if ia.size == 0:
-        return out
-    d2q = (xa[ia] - xa[ja]) ** 2 + (ya[ia] - ya[ja]) ** 2
-    order = np.argsort(ia, kind="stable")
-    starts = np.flatnonzero(np.r_[True, ia[order][1:] != ia[order][:-1]])
-    bounds = np.r_[starts, ia.size]
-    for k in range(starts.size):
-        sel = order[bounds[k] : bounds[k + 1]]
-        o = ia[sel[0]]
-        q = d2q[sel]
-        d2 = (xa - xa[o]) ** 2 + (ya - ya[o]) ** 2
-        near = np.flatnonzero(d2 <= q.max())
-        dn = d2[near]
-        srt = np.argsort(dn)
-        cum = np.cumsum(m[near][srt])
-        pos = np.searchsorted(dn[srt], q, side="right") - 1
-        out[sel] = cum[pos] - m[o] - m[ja[sel]]
+        return np.zeros(0)
+    grid = _MassGrid(xa, ya, m)
+    xi, yi = xa[ia], ya[ia]
+    q = (xa[ja] - xi) ** 2 + (ya[ja] - yi) ** 2  # the same expression as for every l
+    if int(workers) > 1 and ia.size >= _PARALLEL_MIN_PAIRS:
+        inside = _disk_mass_parallel(grid, xi, yi, q, int(workers))
+    else:
+        inside = grid.disk_mass(xi, yi, q)
+    out = inside - m[ia] - m[ja]  # the disk holds i (d² = 0) and j (d² = q) themselves
     out[ia == ja] = 0.0
     np.maximum(out, 0.0, out=out)
     return out
 
 
-def radiation_at_pairs(x, y, mass, i, j, *, finite_size: bool = True) -> np.ndarray:
+def radiation_at_pairs(
+    x, y, mass, i, j, *, finite_size: bool = True, workers: int = 1
+) -> np.ndarray:
     """Radiation probabilities p_ij at the given pairs (share of the origin's trips).
 
     p_ij = m_i m_j / ((m_i + s_ij)(m_i + m_j + s_ij)), divided by (1 - m_i/M) when
     ``finite_size`` (Masucci et al. 2013). Multiply by O_i to get expected flows of the
-    production-constrained radiation model. Self pairs (i == j) get 0.
+    production-constrained radiation model. Self pairs (i == j) get 0. ``workers`` as in
+    :func:`opportunities_at_pairs`.
 
     Raises
     ------
@@ -100,7 +259,7 @@ def radiation_at_pairs(x, y, mass, i, j, *, finite_size: bool = True) -> np.ndar
     """
     m = check_masses(mass, "radiation_at_pairs: mass")
     ia, ja = _check_pairs(i, j, m.size)
-    s = opportunities_at_pairs(x, y, m, ia, ja)
+    s = opportunities_at_pairs(x, y, m, ia, ja, workers=workers)
     mi, mj = m[ia], m[ja]
     with np.errstate(divide="ignore", invalid="ignore"):
         p = mi * mj / ((mi + s) * (mi + mj + s))

@@ -14,8 +14,6 @@ Routes (all GET):
 Errors of maillage propagate to the API's own exception handlers (one error shape).
 """
 
-from __future__ import annotations
-
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
