@@ -530,21 +530,21 @@ def imports(fmt: FormatOpt = Fmt.table) -> None:
 @app.command()
 def export(
     ref: Annotated[str, typer.Argument(help="Territory (LEVEL:CODE or name).")],
-    to: Annotated[str, typer.Option(help="csv (more formats: xlsx, gpkg, soon).")] = "csv",
+    to: Annotated[str, typer.Option(help="csv, xlsx or gpkg.")] = "csv",
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("."),
-    kind: KindOpt = None,
 ) -> None:
-    """Export a territory's indicators and partner flows (CSV, UTF-8, documented columns).
+    """Export a territory's indicators, partners and flows (CSV, XLSX or GeoPackage).
 
-    Example: maillage export epci:242900314 --to csv -o exports/
+    Every bundle ends with a provenance file. Example: maillage export epci:242900314 --to xlsx
+    -o exports/
     """
-    from maillage.delivery.exports import export_csv
+    from maillage.cli_reports import export_any
 
-    if to != "csv":
-        _fail(MaillageError(f"export format '{to}' is not available yet; use --to csv"))
+    if to.strip().lower() not in ("csv", "xlsx", "gpkg"):
+        _fail(MaillageError(f"unknown export format '{to}': use csv, xlsx or gpkg"))
     try:
         with _store(read_only=True) as store:
-            files = export_csv(store, ref, output, kinds=kind)
+            files = export_any(store, ref, to, output)
     except MaillageError as exc:
         _fail(exc)
     except OSError as exc:
@@ -714,6 +714,12 @@ def _mount_optional() -> None:
         from maillage.cli_cooperations import app as coop_app
 
         app.add_typer(coop_app, name="cooperations")
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from maillage.cli_reports import app as reports_app
+
+        app.registered_commands += reports_app.registered_commands  # sheet, batch
     except ImportError:  # pragma: no cover
         pass
     try:

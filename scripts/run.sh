@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/system_deps.sh runtime
 .venv/bin/maillage build
 exec .venv/bin/maillage serve "$@"

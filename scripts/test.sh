@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/system_deps.sh
+bash scripts/system_deps.sh test
 export MAILLAGE_REQUIRE_PG="${MAILLAGE_REQUIRE_PG:-1}"
 export MAILLAGE_REQUIRE_BROWSER="${MAILLAGE_REQUIRE_BROWSER:-1}"
 echo "==> ruff"

@@ -64,6 +64,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    from maillage.delivery.api.deps import get_store
+    from maillage.delivery.reports.routes import make_router
+
+    app.include_router(make_router(get_store), prefix=API_PREFIX)
     _mount_web(app)
     return app
 
