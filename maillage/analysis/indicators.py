@@ -270,6 +270,36 @@ def stratum_of(level: str, type_: str | None, population: float | None) -> str:
     return f"{level}/{population_class(level, population)}"
 
 
+def stratum_label(key: str) -> str:
+    """A stratum key in French words.
+
+    >>> stratum_label("epci/CC/50 k–100 k")
+    'EPCI de type CC, 50 k–100 k habitants'
+    >>> stratum_label("epci/MET/*")
+    'EPCI de type MET, toutes tailles'
+    """
+    parts = key.split("/")
+    level_fr = {
+        "epci": "EPCI",
+        "commune": "communes",
+        "ept": "EPT",
+        "departement": "départements",
+        "region": "régions",
+    }
+    head = level_fr.get(parts[0], parts[0])
+    pop = parts[-1]
+    if pop == "*":
+        pop_text = "toutes tailles"
+    elif pop == "inconnue":
+        pop_text = "population inconnue"
+    else:
+        pop_text = f"{pop} habitants"
+    if len(parts) == 3:
+        kind = "de tout type" if parts[1] == "*" else f"de type {parts[1]}"
+        return f"{head} {kind}, {pop_text}"
+    return f"{head}, {pop_text}"
+
+
 def _stratum_members(table: pd.DataFrame, key: str) -> pd.DataFrame:
     """Rows of ``table`` (an :func:`indicator_table`) that belong to stratum ``key``."""
     if "/*/" in key:  # perimeters: EPCI of any type in the same population class
@@ -482,6 +512,7 @@ def indicators_for(
     return {
         "kind": kind,
         "stratum": key,
+        "stratum_label": stratum_label(key),
         "stratum_size": len(members),
         "meta": meta,
         "indicators": items,

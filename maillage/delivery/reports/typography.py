@@ -85,25 +85,10 @@ def reliability_fr(rel: str | None) -> str:
 
 
 def stratum_fr(key: str) -> str:
-    """A stratum key of ``analysis.indicators.stratum_of`` in words.
+    """A stratum key in words (the one definition lives in ``analysis.indicators``)."""
+    from maillage.analysis.indicators import stratum_label
 
-    ``epci/CC/50 k–100 k`` → ``EPCI de type CC, 50 k–100 k habitants``.
-    """
-    parts = key.split("/")
-    level_fr = {
-        "epci": "EPCI",
-        "commune": "communes",
-        "ept": "EPT",
-        "departement": "départements",
-        "region": "régions",
-    }
-    head = level_fr.get(parts[0], parts[0])
-    pop = parts[-1]
-    pop_text = "population inconnue" if pop == "inconnue" else f"{pop} habitants"
-    if len(parts) == 3:
-        kind = "de tout type" if parts[1] == "*" else f"de type {parts[1]}"
-        return f"{head} {kind}, {pop_text}"
-    return f"{head}, {pop_text}"
+    return stratum_label(key)
 
 
 _TAG = re.compile(r"(<[^>]*>)")

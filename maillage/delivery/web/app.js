@@ -525,7 +525,7 @@ async function renderTerritory(body, token, fly) {
   const kp = prof.data.kinds[state.kind];
   if (kp) {
     nodes.push(el("h3", {}, `Indicateurs — ${kp.meta.kind_label} `, badge(kp.meta.status)),
-      el("p", { class: "meta" }, `Comparés à la strate ${kp.stratum} (${kp.stratum_size} territoires) : ▲ le territoire, boîte = quartiles, trait = médiane, ○ = moyenne ; rang 1 = valeur la plus haute.`),
+      el("p", { class: "meta" }, `Comparés à la strate « ${kp.stratum_label || kp.stratum} » (${kp.stratum_size} territoires) : ▲ le territoire, boîte = quartiles, trait = médiane, ○ = moyenne ; rang 1 = valeur la plus haute.`),
       indicatorList(kp));
   }
   nodes.push(el("h3", {}, "Principaux partenaires"));
