@@ -10,7 +10,8 @@ network when integer flows are wanted (CPL).
 - ACM (attraction):         T_ij = D_j w_ij / Σ_k w_kj
 - DCM (doubly constrained): T_ij = a_i w_ij b_j, with a_i = O_i / Σ_j w_ij b_j and
   b_j = D_j / Σ_i a_i w_ij found by iterating the two equations (Furness / IPF / RAS). Only the
-  balancing vectors a and b are updated (two mat-vecs per step); the matrix is never rescaled.
+  balancing vectors a and b are updated (two mat-vecs per step, the margin check included:
+  W b serves both the row check and the next a-update); the matrix is never rescaled.
 
 TDLM semantics for the DCM (``run_model(..., tdlm=True)``, dense only): weights floored at
 ``max(w_ij, 0.01)`` (off-diagonal) and margins at 0.01; stop when the maximum relative margin
@@ -220,12 +221,17 @@ def doubly_constrained(
     b = np.ones(n)
     a = np.zeros(n)
     err, it = np.inf, 0
+    wb = w @ b
     while it < maxiter:
         it += 1
-        a = o * _safe_inverse(w @ b)
-        b = d * _safe_inverse(wt @ a)
-        rows = a * (w @ b)
-        cols = b * (wt @ a)
+        # two mat-vecs per iteration: W b computed for the row check is reused by the next
+        # a-update, and W'a by the column check (the iterates are the usual Furness ones)
+        a = o * _safe_inverse(wb)
+        wta = wt @ a
+        b = d * _safe_inverse(wta)
+        wb = w @ b
+        rows = a * wb
+        cols = b * wta
         err = max(_relative_error(rows, o, rows_ok), _relative_error(cols, d, cols_ok))
         if err <= tol:
             break

@@ -150,9 +150,10 @@ def _undirected_graph(f: pd.DataFrame):
     import igraph as ig
 
     f = f[f["o"] != f["d"]]
-    codes, inv = np.unique(
-        np.concatenate([f["o"].to_numpy(), f["d"].to_numpy()]), return_inverse=True
+    inv, codes = pd.factorize(  # hash-based; np.unique would sort 2×10⁶ strings
+        np.concatenate([f["o"].to_numpy(), f["d"].to_numpy()]), sort=True
     )
+    codes = np.asarray(codes, dtype=object)
     if codes.size == 0:
         raise ModelError("leiden_communities: no flow between distinct communes.")
     a, b = inv[: len(f)].astype(np.int64), inv[len(f) :].astype(np.int64)

@@ -164,3 +164,78 @@ def delete_cooperation(
         user = _editor(session, authorization)
         crud.delete(session, slug, user=user)
     return envelope({"slug": slug, "deleted": True}, registry_meta(request.app.state.settings))
+
+
+def _frame(df: Any) -> list[dict]:
+    import json
+
+    return json.loads(df.to_json(orient="records", force_ascii=False))
+
+
+@router.get(
+    "/territories/{ref}/coverage",
+    response_model=Envelope,
+    summary="Liens forts d'un territoire et coopérations qui les couvrent",
+)
+def territory_coverage(
+    request: Request,
+    ref: Annotated[str, Path(min_length=1, max_length=200)],
+    kinds: Annotated[list[str] | None, Query(alias="kind")] = None,
+    level: Annotated[str | None, Query(max_length=20)] = None,
+    min_share: Annotated[float, Query(ge=0, le=1)] = 0.05,
+    min_value: Annotated[float, Query(ge=0)] = 50.0,
+) -> dict:
+    """Strong links of a territory (by flow kind), the cooperations covering each, the strong
+    links with no cooperation, and the territory's cooperations resting on no measured link."""
+    from maillage.cooperations.coverage import Thresholds
+    from maillage.cooperations.from_store import coverage_summary
+    from maillage.cooperations.from_store import territory_coverage as compute
+    from maillage.delivery.api.deps import get_store
+
+    store = get_store(request)
+    th = Thresholds(min_share=min_share, min_value=min_value)
+    with session_of(request) as session:
+        territory, res = compute(store, session, ref, kinds=kinds, level=level, thresholds=th)
+    data = {
+        "territory": territory.as_dict(),
+        "summary": coverage_summary(res),
+        "links": _frame(res.links),
+        "uncovered": _frame(res.uncovered),
+        "cooperations_without_link": _frame(res.unsupported),
+        "thresholds": {"min_share": min_share, "min_value": min_value},
+    }
+    statuses = {k: store.current(k) for k in (kinds or store.kinds())}
+    modelled = any(s and s[1] == "modelled" for s in statuses.values())
+    meta = registry_meta(request.app.state.settings) | {
+        "status": "modelled" if modelled else "observed",
+        "flows": {k: {"vintage": v[0], "status": v[1]} for k, v in statuses.items() if v},
+    }
+    return envelope(data, meta)
+
+
+@router.get(
+    "/territories/{ref}/bodies",
+    response_model=Envelope,
+    summary="Toutes les instances auxquelles un territoire participe",
+)
+def territory_bodies(
+    request: Request, ref: Annotated[str, Path(min_length=1, max_length=200)]
+) -> dict:
+    """Every cooperation a territory takes part in, directly or through its EPCI or perimeters
+    (and those of territories inside it)."""
+    from maillage.analysis.territories import resolve
+    from maillage.cooperations import crud
+    from maillage.cooperations.network import bodies_of
+    from maillage.delivery.api.deps import get_store
+
+    store = get_store(request)
+    territory = resolve(store, ref)
+    mem = store.memo(
+        ("memberships",), lambda: store.df("SELECT commune, level, code FROM membership")
+    )
+    with session_of(request) as session:
+        df = bodies_of(territory.ref, crud.list_cooperations(session), mem, include_inside=True)
+    return envelope(
+        {"territory": territory.as_dict(), "bodies": _frame(df)},
+        registry_meta(request.app.state.settings),
+    )
