@@ -97,7 +97,15 @@ class _MassGrid:
         self.x0, self.y0 = float(x.min()), float(y.min())
         wx, wy = float(x.max()) - self.x0, float(y.max()) - self.y0
         extent = max(wx, wy)
-        h = max(np.sqrt(wx * wy / n), extent / (4.0 * np.sqrt(n)))  # ≈ one point per cell
+        # ≈ one point per cell in the bulk of the points (1st-99th percentile box, so that a
+        # few far islands do not make the cells huge), at most ~32 n cells over the whole box,
+        # and at least 4√n cells along the longest side (points on a line)
+        (x1, x99), (y1, y99) = np.percentile(x, [1, 99]), np.percentile(y, [1, 99])
+        h = max(
+            np.sqrt((x99 - x1) * (y99 - y1) / n),
+            np.sqrt(wx * wy / (32.0 * n)),
+            extent / (4.0 * np.sqrt(n)),
+        )
         self.h = float(h) if h > 0 else 1.0
         self.nx = int(wx // self.h) + 1
         self.ny = int(wy // self.h) + 1

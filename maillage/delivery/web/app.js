@@ -545,19 +545,64 @@ async function renderTerritory(body, token, fly) {
   if (state.coops) nodes.push(...(await cooperationSection(state.sel)));
   if (renderPanel.token !== token) return;
   body.replaceChildren(...nodes);
+  const tiesNodes = await tiesSection(state.sel);  // slower: appended when ready
+  if (renderPanel.token === token && tiesNodes.length) body.append(...tiesNodes);
 }
 
+const RELATION_FR = { direct: "partie directe", through: "via", inside: "partie intérieure :" };
+
 async function cooperationSection(ref) {
-  const head = el("h3", {}, "Coopérations");
+  const head = el("h3", {}, "Coopérations et liens forts");
   try {
-    const body = await api(`/cooperations?territory=${encodeURIComponent(ref)}`);
-    const list = body.data.cooperations;
-    if (!list.length) return [head, el("p", { class: "meta" }, "Aucune coopération du registre ne compte ce territoire parmi ses parties.")];
-    return [head, el("ul", { class: "coops" }, list.map((c) => el("li", { "data-slug": c.slug },
-      el("strong", {}, c.name), ` — ${c.instrument}, ${c.status}`, c.start ? ` (depuis ${c.start})` : "",
-      el("br"), el("span", { class: "meta" }, "Parties : " + c.parties.map((p) => p.ref || p.name).join(", ")))))];
+    const [bodies, cov] = await Promise.all([
+      api(`/territories/${encodeURIComponent(ref)}/bodies`),
+      api(`/territories/${encodeURIComponent(ref)}/coverage?kind=${state.kind}`).catch((e) => ({ error: e })),
+    ]);
+    const seen = new Map();
+    bodies.data.bodies.forEach((r) => { if (!seen.has(r.slug)) seen.set(r.slug, r); });
+    const nodes = [head];
+    if (!seen.size) nodes.push(el("p", { class: "meta" }, "Aucune coopération du registre ne concerne ce territoire."));
+    else {
+      nodes.push(el("p", { class: "meta" }, `${seen.size} instance(s) ou contrat(s), directement ou par son EPCI, ses périmètres ou ses communes :`));
+      nodes.push(el("ul", { class: "coops" }, [...seen.values()].map((c) => el("li", { "data-slug": c.slug },
+        el("strong", {}, c.name), ` — ${c.instrument}, ${c.status}`, el("br"),
+        el("span", { class: "meta" }, `${RELATION_FR[c.relation] || c.relation} ${c.relation === "direct" ? "" : c.via}`)))));
+    }
+    if (!cov.error) {
+      const s = cov.data.summary, th = cov.data.thresholds;
+      nodes.push(el("h4", {}, "Liens forts sans coopération ", badge(cov.meta.status)),
+        el("p", { class: "meta" }, `${s.strong_links} liens forts (flux ≥ ${NF0.format(th.min_value)} et ≥ ${Math.round(th.min_share * 100)} % d'un des deux côtés) : ${s.covered} couverts par une coopération, ${s.uncovered} sans coopération ; ${s.cooperations_without_link} coopération(s) sans lien fort mesuré.`));
+      if (cov.data.uncovered.length) {
+        nodes.push(el("ul", { class: "uncovered" }, cov.data.uncovered.map((l) => el("li", { "data-ref": l.b },
+          el("strong", {}, l.name_b || l.b), ` — ${NF0.format(l.value)} ; thèmes suggérés : ${(l.suggested_themes || []).join(", ")}`))));
+      }
+    }
+    return nodes;
   } catch (e) {
     return [head, el("p", { class: "meta" }, "Registre des coopérations indisponible : " + e.message)];
+  }
+}
+
+/* Ties stronger than size and distance explain: observed / expected by a calibrated
+   doubly-constrained gravity model (the expected flow is modelled). */
+async function tiesSection(ref) {
+  if (!["commune", "epci"].includes(levelOfRef(ref))) return [];
+  try {
+    const ans = await api(`/territories/${encodeURIComponent(ref)}/ties?kind=${state.kind}&top=8`);
+    const rows = ans.data.ties;
+    if (!rows.length) return [];
+    const beta = ans.meta.beta ? ans.meta.beta.toFixed(3).replace(".", ",") : "–";
+    return [el("h3", { id: "ties-title" }, "Liens remarquables ", badge("modelled")),
+      el("p", { class: "meta" }, `Flux observé rapporté au flux attendu d'un modèle gravitaire doublement contraint (β = ${beta} km⁻¹) : au-dessus de 1, le lien est plus fort que la taille et la distance ne l'expliquent. Le flux attendu est modélisé.`),
+      el("table", { class: "ties" },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "De"), el("th", { scope: "col" }, "Vers"),
+          el("th", { scope: "col" }, "Observé"), el("th", { scope: "col" }, "Attendu"), el("th", { scope: "col" }, "Rapport"))),
+        el("tbody", {}, rows.map((r) => el("tr", {},
+          el("td", {}, r.origin_name), el("td", {}, r.destination_name),
+          el("td", { class: "num" }, NF0.format(r.observed)), el("td", { class: "num" }, NF0.format(r.expected)),
+          el("td", { class: "num" }, r.ratio === null ? "–" : r.ratio.toFixed(2).replace(".", ","))))))];
+  } catch (e) {
+    return [];
   }
 }
 

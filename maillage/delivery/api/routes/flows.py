@@ -129,3 +129,59 @@ def pair(
 
     key = ("pair", a.strip(), b.strip(), tuple(kinds or ()), detail)
     return cached_json(request, key, build)
+
+
+@router.get(
+    "/territories/{ref}/ties",
+    response_model=Envelope,
+    summary="Liens plus forts (ou plus faibles) que la taille et la distance ne l'expliquent",
+)
+def ties(
+    request: Request,
+    store: StoreDep,
+    ref: str,
+    kind: KindQuery,
+    scope: Annotated[str | None, Query(max_length=200, description="territoire englobant")] = None,
+    top: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> dict:
+    """Observed / expected and Pearson residuals of the territory's ties against the
+    doubly-constrained gravity model calibrated on the territories of its level inside
+    ``scope`` (default: the région of an EPCI, the département of a commune). The expected
+    flows are modelled."""
+    from maillage.analysis import modelling
+
+    current_or_404(store, kind, None, request)
+    t = territories.resolve(store, ref)
+    if scope is None and t.level in ("commune", "epci"):
+        # the model is calibrated around the territory: its département (communes) or its
+        # région (EPCI), which keeps the answer to a few seconds
+        up = "departement" if t.level == "commune" else "region"
+        code = store.scalar(
+            """SELECT u.code FROM membership m JOIN membership u
+               ON u.commune = m.commune AND u.level = ?
+               WHERE m.level = ? AND m.code = ? GROUP BY u.code ORDER BY count(*) DESC
+               LIMIT 1""",
+            [up, t.level, t.code],
+        )
+        scope = f"{'dep' if up == 'departement' else 'reg'}:{code}"
+    if t.level == "perimeter":
+        from maillage.delivery.api.errors import ApiError
+
+        raise ApiError(
+            422,
+            "unsupported",
+            "Les liens remarquables se calculent entre "
+            "territoires d'un même niveau : choisissez un EPCI ou une commune.",
+        )
+    level = t.level
+    df = store.memo(
+        ("ties", level, kind, scope),
+        lambda: modelling.ties(store, kind=kind, level=level, scope=scope, top=None),
+    )
+    mine = df[(df["origin"] == t.code) | (df["destination"] == t.code)].head(top)
+    meta = flow_meta(store, kind, None) | {
+        "expected_status": "modelled",
+        "beta": df.attrs.get("beta"),
+        "cpc": df.attrs.get("cpc"),
+    }
+    return envelope({"territory": t.as_dict(), "ties": records(mine)}, meta)
