@@ -148,7 +148,7 @@ def load_default_model(store: Store) -> int:
     Returns the number of commune pairs stored. See ``maillage.models.default``.
     """
     from maillage import reference
-    from maillage.models.default import estimate_commute
+    from maillage.models.default import DEFAULT_SELF_WEIGHT, estimate_commute
 
     com = reference.communes()
     com = com[com["type"] == "COM"].reset_index(drop=True) if "type" in com else com
@@ -159,6 +159,7 @@ def load_default_model(store: Store) -> int:
             com["lat"].to_numpy(float),
             com["population"].fillna(0).to_numpy(float),
             com["area_km2"].fillna(1.0).to_numpy(float),
+            self_weight=DEFAULT_SELF_WEIGHT,
         )
     for w in caught:  # e.g. the few communes "mortes pour la France" with no inhabitant
         log.info("default model: %s", w.message)

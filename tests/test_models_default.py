@@ -104,3 +104,18 @@ def test_national_reference_runs():
     np.testing.assert_allclose(np.bincount(i, weights=v, minlength=pop.size), 0.41 * pop)
     internal = v[i == j].sum() / v.sum()
     assert 0.1 < internal < 0.9
+
+
+def test_self_weight_raises_internal_share_and_keeps_margins():
+    rng = np.random.default_rng(3)
+    lon = rng.uniform(-1, 1, 300)
+    lat = rng.uniform(45, 46, 300)
+    pop = rng.lognormal(7, 1, 300)
+    area = rng.uniform(5, 30, 300)
+    shares = []
+    for k in (1.0, 2.0):
+        i, j, v = estimate_commute(lon, lat, pop, area, self_weight=k)
+        out = np.bincount(i, weights=v, minlength=300)
+        assert np.allclose(out, 0.41 * pop)
+        shares.append(v[i == j].sum() / v.sum())
+    assert shares[1] > shares[0]

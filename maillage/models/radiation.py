@@ -65,7 +65,7 @@ def _check_pairs(i, j, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ia, ja
 
 
-_CHUNK = 1 << 20  # elements per vectorised block (bounds the working memory to ~100 MB)
+_CHUNK = 1 << 16  # elements per vectorised block: temporaries stay in the L2 cache
 _PARALLEL_MIN_PAIRS = 100_000
 
 
@@ -124,56 +124,61 @@ class _MassGrid:
         self.margin = 1e-9 * max(float(np.abs(x).max()), float(np.abs(y).max()), extent, 1.0)
 
     def row_span(self, yi: np.ndarray, q: np.ndarray):
-        """Radii with margins and the first grid row and number of rows crossed by each disk."""
+        """Radii in cell units (with margins), first grid row and rows crossed by each disk."""
         r = np.sqrt(q)
-        r_out = r * (1 + 1e-12) + 2 * self.margin
-        r_in = r * (1 - 1e-12) - 2 * self.margin
+        r_out = (r * (1 + 1e-12) + 2 * self.margin) / self.h
+        r_in = (r * (1 - 1e-12) - 2 * self.margin) / self.h
         fy = (yi - self.y0) / self.h
-        lo = np.clip(np.floor(fy - r_out / self.h).astype(np.int64), 0, self.ny - 1)
-        hi = np.clip(np.floor(fy + r_out / self.h).astype(np.int64), 0, self.ny - 1)
+        lo = np.clip(np.floor(fy - r_out).astype(np.int64), 0, self.ny - 1)
+        hi = np.clip(np.floor(fy + r_out).astype(np.int64), 0, self.ny - 1)
         return r_out, r_in, lo, hi - lo + 1
 
     def disk_mass(self, xi: np.ndarray, yi: np.ndarray, q: np.ndarray) -> np.ndarray:
         r_out, r_in, row0, nrows = self.row_span(yi, q)
+        fx = (xi - self.x0) / self.h
+        fy = (yi - self.y0) / self.h
+        ro2 = r_out * r_out
+        ri2 = np.where(r_in > 0, r_in * r_in, -1.0)
         out = np.empty(q.size)
-        for a, b in _blocks(nrows, _CHUNK // 4):
+        for a, b in _blocks(nrows, _CHUNK):
             sl = slice(a, b)
-            out[sl] = self._rows(xi[sl], yi[sl], q[sl], r_out[sl], r_in[sl], row0[sl], nrows[sl])
+            out[sl] = self._rows(
+                xi[sl], yi[sl], q[sl], fx[sl], fy[sl], ro2[sl], ri2[sl], row0[sl], nrows[sl]
+            )
         return out
 
-    def _rows(self, xi, yi, q, r_out, r_in, row0, nrows) -> np.ndarray:
-        h, nx = self.h, self.nx
-        row, own = _ragged(row0, nrows)  # one element per (query, grid row)
-        band = self.y0 + row * h
-        yq = yi[own]
-        dy_near = np.maximum(np.maximum(band - yq, yq - (band + h)), 0.0)
-        dy_far = np.maximum(yq - band, band + h - yq)
-        ro, ri = r_out[own], r_in[own]
-        half_out = np.sqrt(np.maximum(ro * ro - dy_near * dy_near, 0.0))
-        half_in2 = ri * ri - dy_far * dy_far
-        full = (ri > 0) & (half_in2 > 0)
-        half_in = np.sqrt(np.where(full, half_in2, 0.0))
-        fx = (xi[own] - self.x0) / h
+    def _rows(self, xi, yi, q, fx, fy, ro2, ri2, row0, nrows) -> np.ndarray:
+        """Disk masses of a block of queries; one vector element per (query, grid row)."""
+        nx = self.nx
+        row, own = _ragged(row0, nrows)
+        t = fy[own] - row  # query position relative to the row band [0, 1], cell units
+        dy_near = np.maximum(np.maximum(t - 1.0, -t), 0.0)
+        dy_far = np.maximum(t, 1.0 - t)
+        half_out = np.sqrt(np.maximum(ro2[own] - dy_near * dy_near, 0.0))
+        half_in2 = ri2[own] - dy_far * dy_far
+        full = half_in2 > 0
+        half_in = np.sqrt(np.maximum(half_in2, 0.0))
+        cx = fx[own]
         # cells [ca, cb] may meet the disk; cells [fa, fb] lie inside it
-        ca = np.clip(np.floor(fx - half_out / h).astype(np.int64), 0, nx - 1)
-        cb = np.clip(np.floor(fx + half_out / h).astype(np.int64), 0, nx - 1)
-        fa = np.maximum(np.ceil(fx - half_in / h).astype(np.int64), ca)
-        fb = np.minimum(np.floor(fx + half_in / h).astype(np.int64) - 1, cb)
+        ca = np.clip(np.floor(cx - half_out).astype(np.int64), 0, nx - 1)
+        cb = np.clip(np.floor(cx + half_out).astype(np.int64), 0, nx - 1)
+        fa = np.maximum(np.ceil(cx - half_in).astype(np.int64), ca)
+        fb = np.minimum(np.floor(cx + half_in).astype(np.int64) - 1, cb)
         full &= fb >= fa
-        fa = np.where(full, fa, cb + 1)
-        fb = np.where(full, fb, cb)
+        fa[~full] = cb[~full] + 1
+        fb[~full] = cb[~full]
         base = row * (nx + 1)
         inside = self.prefix[base + fb + 1] - self.prefix[base + fa]
         res = np.bincount(own, weights=inside, minlength=q.size)
         # cells crossed by the circle: [ca, fa) and (fb, cb], contiguous runs of points
         cell0 = row * nx
-        s1, e1 = self.start[cell0 + ca], self.start[cell0 + fa]
-        s2, e2 = self.start[cell0 + fb + 1], self.start[cell0 + cb + 1]
-        starts = np.concatenate([s1, s2])
-        lengths = np.concatenate([e1 - s1, e2 - s2])
-        owner = np.concatenate([own, own])
-        keep = lengths > 0
-        starts, lengths, owner = starts[keep], lengths[keep], owner[keep]
+        starts = np.concatenate([self.start[cell0 + ca], self.start[cell0 + fb + 1]])
+        ends = np.concatenate([self.start[cell0 + fa], self.start[cell0 + cb + 1]])
+        lengths = ends - starts
+        keep = np.flatnonzero(lengths)
+        starts, lengths = starts[keep], lengths[keep]
+        owner = np.where(keep < own.size, keep, keep - own.size)
+        owner = own[owner]
         for a, b in _blocks(lengths, _CHUNK):
             p, k = _ragged(starts[a:b], lengths[a:b])
             k = owner[a:b][k]
