@@ -303,3 +303,20 @@ def test_sparse_dcm_infeasible_margins_warn_with_the_achieved_error():
     with pytest.warns(ModelWarning, match=r"not converged after 30 iterations \(max relative"):
         res = doubly_constrained(w, o, dj, tol=1e-8, maxiter=30)
     assert not res.converged and res.iterations == 30 and res.max_error > 1e-8
+
+
+def test_sparse_dcm_flows_leave_the_weights_intact_and_drop_zero_rows():
+    x, y, _, o, dj = _random_problem(n=50)
+    w = truncated_kernel(x, y, np.ones(50), param=0.1, cutoff=30.0, self_distance=np.zeros(50))
+    before = w.copy()
+    o[3] = 0.0  # an origin without trips: a_3 = 0, its row must vanish from the flows
+    dj *= o.sum() / dj.sum()
+    res = doubly_constrained(w, o, dj, tol=1e-9, maxiter=5000)
+    t = res.flows
+    assert (t.indptr[4] - t.indptr[3]) == 0 and (t.data != 0).all()
+    np.testing.assert_allclose(t.toarray(), res.a[:, None] * w.toarray() * res.b[None, :])
+    for arr in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(w, arr), getattr(before, arr))
+    full = doubly_constrained(w, o + (o == 0), dj + (o == 0).sum() / 50, tol=1e-9, maxiter=5000)
+    np.testing.assert_array_equal(full.flows.indices, w.indices)  # same structure, no zeros
+    np.testing.assert_array_equal(w.data, before.data)

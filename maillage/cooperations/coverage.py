@@ -102,14 +102,14 @@ def strong_links(links: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     floor = df["kind"].map(thresholds.min_value_of)
     share = df[["share_a", "share_b"]].max(axis=1)
     df = df[(df["value"] >= floor) & (share >= thresholds.min_share)].copy()
-    df["a"] = df["a"].astype(str).map(normalise_ref)
-    df["b"] = df["b"].astype(str).map(normalise_ref)
+    df["a"] = [normalise_ref(r) for r in df["a"].astype(str)]
+    df["b"] = [normalise_ref(r) for r in df["b"].astype(str)]
     return df.reset_index(drop=True)
 
 
 def _communes_map(memberships: pd.DataFrame | TerritoryIndex) -> dict[str, frozenset[str]]:
     if isinstance(memberships, TerritoryIndex):
-        return memberships.communes_map()
+        return memberships._communes  # read only here: no copy of ~40,000 entries
     return communes_by_ref(memberships)
 
 
@@ -204,8 +204,9 @@ def coverage(
         for themes, slugs in zip(strong["suggested_themes"], covering, strict=True)
     ]
     names = _names(territory_ref)
-    strong.insert(2, "name_a", strong["a"].map(names))
-    strong.insert(3, "name_b", strong["b"].map(names))
+    # plain lookups: Series.map(dict) would convert the ~40,000 names to a Series each call
+    strong.insert(2, "name_a", [names.get(r) for r in strong["a"]])
+    strong.insert(3, "name_b", [names.get(r) for r in strong["b"]])
     uncovered = strong[strong["n_cooperations"] == 0].reset_index(drop=True)
     used = {slug for slugs in covering for slug in slugs}
     unsupported = _unsupported(coverer.coops.values(), used)
@@ -216,7 +217,7 @@ def _names(territory_ref: pd.DataFrame | TerritoryIndex | None) -> dict[str, str
     if territory_ref is None:
         return {}
     if isinstance(territory_ref, TerritoryIndex):
-        return dict(territory_ref.names)
+        return territory_ref.names  # read only here
     refs = [
         make_ref(level, code)
         for level, code in zip(

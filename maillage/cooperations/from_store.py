@@ -17,7 +17,9 @@ from maillage._schema import PREFIX_OF_LEVEL
 from maillage.analysis.flows import default_partner_level, partners
 from maillage.analysis.indicators import _resolve_current, margins
 from maillage.analysis.territories import Territory, resolve
+from maillage.cooperations._reference import TerritoryIndex
 from maillage.cooperations.coverage import CoverageResult, Thresholds, coverage
+from maillage.cooperations.records import Cooperation
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -112,6 +114,45 @@ def links_all(store: Store, *, level: str = "epci", kinds: list[str] | None = No
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
+def territory_index(store: Store) -> TerritoryIndex:
+    """Communes of every territory and perimeter of the store, built once per store."""
+
+    def build() -> TerritoryIndex:
+        terr = store.df("SELECT level, code, name FROM territory")
+        mem = store.df("SELECT commune, level, code FROM membership")
+        return TerritoryIndex(terr, mem)
+
+    return store.memo(("territory_index",), build)
+
+
+def register_fingerprint(session: Session) -> tuple[Any, ...]:
+    """Changes when the register changes (every write is logged in ``change``)."""
+    from sqlalchemy import text
+
+    return tuple(session.execute(text("SELECT count(*), max(id) FROM change")).one())
+
+
+_PARTY_INDEX: dict[str, Any] = {"register": None, "by_commune": {}}
+
+
+def _overlapping(register: list[Cooperation], index: TerritoryIndex, ref: str) -> list[Cooperation]:
+    """Cooperations having a party that shares a commune with ``ref`` (a superset of those
+    the territory takes part in), through an inverted index kept for the last register."""
+    if _PARTY_INDEX["register"] is not register:
+        by_commune: dict[str, set[int]] = {}
+        for pos, coop in enumerate(register):
+            for party in coop.parties:
+                if not party.ref:
+                    continue
+                for commune in index.communes(party.ref):
+                    by_commune.setdefault(commune, set()).add(pos)
+        _PARTY_INDEX.update(register=register, by_commune=by_commune)
+    hits: set[int] = set()
+    for commune in index.communes(ref):
+        hits |= _PARTY_INDEX["by_commune"].get(commune, set())
+    return [register[i] for i in sorted(hits)]
+
+
 def territory_coverage(
     store: Store,
     session: Session,
@@ -120,20 +161,26 @@ def territory_coverage(
     kinds: list[str] | None = None,
     level: str | None = None,
     thresholds: Thresholds | None = None,
+    register: list[Cooperation] | None = None,
 ) -> tuple[Territory, CoverageResult]:
-    """Coverage of a territory's strong links by the cooperations of the register."""
+    """Coverage of a territory's strong links by the cooperations of the register.
+
+    Only the cooperations the territory takes part in (directly, through its EPCI or
+    perimeters, or through territories inside it) can cover its links or lack one, so the
+    register is narrowed to them first. ``register`` may be passed to reuse records
+    already read (see :func:`register_fingerprint`).
+    """
     from maillage.cooperations import crud
     from maillage.cooperations.network import bodies_of
 
     territory = resolve(store, ref)
+    index = territory_index(store)
     links = links_of(store, territory, kinds=kinds, level=level)
-    terr = store.df("SELECT level, code, name FROM territory")
-    mem = store.df("SELECT commune, level, code FROM membership")
-    register = crud.list_cooperations(session)
-    res = coverage(links, terr, register, mem, thresholds)
-    # cooperations without a measured link: only those this territory takes part in
-    mine = set(bodies_of(territory.ref, register, mem, include_inside=True)["slug"])
-    res.unsupported = res.unsupported[res.unsupported["slug"].isin(mine)].reset_index(drop=True)
+    register = register if register is not None else crud.list_cooperations(session)
+    candidates = _overlapping(register, index, territory.ref)
+    mine = set(bodies_of(territory.ref, candidates, index, include_inside=True)["slug"])
+    relevant = [c for c in candidates if c.slug in mine]
+    res = coverage(links, index, relevant, index, thresholds)
     return territory, res
 
 

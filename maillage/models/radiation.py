@@ -37,7 +37,10 @@ false ties). Cells are classified "fully inside" / "fully outside" with a safety
 float64 rounding of the squared distances, so a point whose computed d² is within rounding of
 d²_ij is always checked exactly. Duplicated points and exactly equal distances are therefore
 ties, as in the brute force. With integer masses the result is bit-identical to the brute
-force; with fractional masses it equals it up to the rounding of the sums.
+force; with fractional masses it equals it up to the rounding of the sums. (TDLM compares
+float64 distances d = hypot(dx, dy) rather than d²; the two orders can only differ for
+distances within one float64 ulp of each other — sub-nanometre at commune scale — and agree
+in every test, including exact ties on grids and duplicated points.)
 
 Work can be split over processes (``workers``): queries are independent, the grid is
 inherited by forked workers (read-only).

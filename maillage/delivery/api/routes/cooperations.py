@@ -166,6 +166,20 @@ def delete_cooperation(
     return envelope({"slug": slug, "deleted": True}, registry_meta(request.app.state.settings))
 
 
+def cached_register(request: Request, session: Any) -> list[Any]:
+    """Every record of the register, read again only when the register has changed."""
+    from maillage.cooperations import crud
+    from maillage.cooperations.from_store import register_fingerprint
+
+    state = request.app.state
+    stamp = register_fingerprint(session)
+    cached = getattr(state, "register_cache", None)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, crud.list_cooperations(session))
+        state.register_cache = cached
+    return cached[1]
+
+
 def _frame(df: Any) -> list[dict]:
     import json
 
@@ -195,7 +209,15 @@ def territory_coverage(
     store = get_store(request)
     th = Thresholds(min_share=min_share, min_value=min_value)
     with session_of(request) as session:
-        territory, res = compute(store, session, ref, kinds=kinds, level=level, thresholds=th)
+        territory, res = compute(
+            store,
+            session,
+            ref,
+            kinds=kinds,
+            level=level,
+            thresholds=th,
+            register=cached_register(request, session),
+        )
     data = {
         "territory": territory.as_dict(),
         "summary": coverage_summary(res),
