@@ -365,6 +365,13 @@ def test_pair_view_and_shared_link(page, browser, server, shots):
     assert digits(row.nth(2).inner_text()) == fr_int(pair["b_to_a"])
     assert digits(row.nth(3).inner_text()) == fr_int(pair["balance_for_a"])
     assert "modélisé" in row.nth(0).inner_text()
+    # the tie against the gravity model, labelled modelled, with the API's ratio
+    page.page.wait_for_selector("#pair-ties", timeout=90_000)
+    assert "modélisé" in page.page.locator("#pair-ties").inner_text()
+    ties = page.api(f"/territories/{BREST}/ties", kind="commute", top=500)["data"]["ties"]
+    b_code = LANDERNEAU.split(":")[1]
+    ratio = next(t["ratio"] for t in ties if t["destination"] == b_code)
+    assert f"{ratio:.2f}".replace(".", ",") in page.page.locator("ul.pair-ties").inner_text()
     page.shot(shots, "09_pair", "body")
     shared_url = page.page.url
     title = page.page.locator("#panel-title").inner_text()

@@ -721,6 +721,24 @@ async function renderPair(body, token, fly) {
     el("h3", {}, "Profils côte à côte"),
     side,
   );
+  const tie = await pairTieSection(a, b);  // slower: appended when ready
+  if (renderPanel.token === token && tie.length) body.append(...tie);
+}
+
+/* The pair's ties against the gravity model (observed / expected; expected is modelled). */
+async function pairTieSection(a, b) {
+  if (a.level !== b.level || !["commune", "epci"].includes(a.level)) return [];
+  try {
+    const ans = await api(`/territories/${encodeURIComponent(refOf(a.level, a.code))}/ties?kind=${state.kind}&top=500`);
+    const rows = ans.data.ties.filter((r) => (r.origin === a.code && r.destination === b.code) || (r.origin === b.code && r.destination === a.code));
+    if (!rows.length) return [];
+    return [el("h3", { id: "pair-ties" }, "Intensité du lien ", badge("modelled")),
+      el("p", { class: "meta" }, "Flux observé rapporté au flux attendu d'un modèle gravitaire doublement contraint : au-dessus de 1, le lien est plus fort que la taille des deux territoires et leur distance ne l'expliquent. Le flux attendu est modélisé."),
+      el("ul", { class: "pair-ties" }, rows.map((r) => el("li", {},
+        `${r.origin_name} → ${r.destination_name} : observé ${NF0.format(r.observed)}, attendu ${NF0.format(r.expected)}, rapport ${r.ratio === null ? "–" : r.ratio.toFixed(2).replace(".", ",")}`)))];
+  } catch (e) {
+    return [];
+  }
 }
 
 function renderWelcome() {
