@@ -43,27 +43,44 @@ def fit(
     kind: KindOpt = "commute",
     law: Annotated[
         list[str] | None,
-        typer.Option(help="Laws (GravExp, GravPow, Schneider, Rad, RadExt, Rand)."),
+        typer.Option(
+            help="Laws (NGravExp, NGravPow, GravExp, GravPow, Schneider, Rad, RadExt, Rand)."
+        ),
     ] = None,
     model: Annotated[list[str] | None, typer.Option(help="Models (UM, PCM, ACM, DCM).")] = None,
+    by_region: Annotated[bool, typer.Option("--by-region", help="One fit per région.")] = False,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Calibrate every law × model by CPC and report CPC, CPL, CPC_d, NRMSE.
 
     Example: maillage model fit --level commune --scope dep:29
     """
-    from maillage.analysis.modelling import DEFAULT_LAWS, DEFAULT_MODELS, fit_report
+    from maillage.analysis.modelling import (
+        DEFAULT_LAWS,
+        DEFAULT_MODELS,
+        fit_by_region,
+        fit_report,
+    )
 
     try:
         with _store(read_only=True) as store, console.status("Calibration des modèles…"):
-            df = fit_report(
-                store,
-                kind=kind,
-                level=level,
-                scope=scope,
-                laws=tuple(law or DEFAULT_LAWS),
-                models=tuple(model or DEFAULT_MODELS),
-            )
+            if by_region:
+                df = fit_by_region(
+                    store,
+                    kind=kind,
+                    level=level,
+                    laws=tuple(law or DEFAULT_LAWS),
+                    models=tuple(model or DEFAULT_MODELS),
+                )
+            else:
+                df = fit_report(
+                    store,
+                    kind=kind,
+                    level=level,
+                    scope=scope,
+                    laws=tuple(law or DEFAULT_LAWS),
+                    models=tuple(model or DEFAULT_MODELS),
+                )
     except MaillageError as exc:
         _fail(exc)
     if fmt is Fmt.table and len(df):

@@ -79,3 +79,14 @@ def test_cli_model_fit_json(built_db, tmp_path, monkeypatch):
 def test_too_large_dense_fit_is_refused(built_store):
     with pytest.raises(modelling.ModelError, match="too many"):
         modelling.fit_report(built_store, level="commune", laws=("GravExp",), models=("DCM",))
+
+
+def test_fit_by_region_one_block_per_region(built_store):
+    df = modelling.fit_by_region(
+        built_store, level="departement", laws=("GravExp",), models=("DCM",)
+    )
+    # every région of metropolitan France has at least three départements; the DROM do not
+    assert {"53", "84", "11"} <= set(df["region"])
+    assert not set(df["region"]) & {"01", "02", "03", "04", "06"}
+    assert df.groupby("region").size().eq(1).all()
+    assert df["cpc"].between(0, 1).all()

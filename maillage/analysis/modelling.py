@@ -184,6 +184,35 @@ def fit_report(
     return pd.DataFrame(rows).sort_values("cpc", ascending=False).reset_index(drop=True)
 
 
+def fit_by_region(
+    store: Store,
+    *,
+    kind: str = "commute",
+    level: str = "epci",
+    laws: tuple[str, ...] = DEFAULT_LAWS,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+) -> pd.DataFrame:
+    """:func:`fit_report` run inside every région (the flows between régions left out).
+
+    Régions with fewer than three units of ``level`` (e.g. Mayotte at EPCI level) are skipped.
+    """
+    regions = store.df("SELECT code, name FROM territory WHERE level = 'region' ORDER BY code")
+    frames = []
+    for reg in regions.itertuples(index=False):
+        scope = resolve(store, f"reg:{reg.code}")
+        try:
+            df = fit_report(store, kind=kind, level=level, scope=scope, laws=laws, models=models)
+        except ModelError:
+            continue
+        frames.append(df.assign(region=reg.code, region_name=reg.name))
+    if not frames:
+        raise ModelError("fit_by_region: no région has enough units to fit a model")
+    out = pd.concat(frames, ignore_index=True)
+    return out[
+        ["region", "region_name", *[c for c in out.columns if c not in ("region", "region_name")]]
+    ]
+
+
 def ties(
     store: Store,
     *,
