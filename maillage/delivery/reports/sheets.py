@@ -462,8 +462,23 @@ def _environment() -> Any:
         percent=percent,
         level_fr=lambda v: LEVEL_LABELS_FR.get(v, v),
         kind_fr=lambda k: KIND_LABELS_FR.get(k, k),
+        css_string=css_string,
     )
     return env
+
+
+def css_string(text: str) -> Any:
+    r"""``text`` as a quoted CSS string (for ``content:`` in page margins).
+
+    HTML escaping does not apply inside ``<style>``: an apostrophe would show as ``&#39;``.
+
+    >>> print(css_string("Presqu'île"))
+    "Presqu\27 île"
+    """
+    from markupsafe import Markup
+
+    safe = "".join(c if c.isalnum() or c in " -—–.,()" else f"\\{ord(c):x} " for c in text)
+    return Markup(f'"{safe}"')
 
 
 def render_html(sheet: Sheet) -> str:
