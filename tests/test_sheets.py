@@ -249,3 +249,13 @@ def test_cli_sheet_writes_html_and_fails_clearly(built_db, tmp_path, monkeypatch
     assert bad.exit_code == 1
     assert "999999999" in bad.output
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_page_header_keeps_the_apostrophe(ro):
+    """The running header is a CSS string: HTML entities would be printed as such."""
+    from maillage.delivery.reports import render_html, territory_sheet
+
+    html = render_html(territory_sheet(ro, "epci:200066868"))  # CC Presqu'île de Crozon…
+    style = re.search(r"<style.*?</style>", html, flags=re.S).group(0)
+    header = re.search(r"@top-left \{ content: (\"[^\"]*\")", style).group(1)
+    assert "&#39;" not in header and "Presqu\\27 île" in header
