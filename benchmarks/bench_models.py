@@ -3,11 +3,12 @@
 Run: ``.venv/bin/python benchmarks/bench_models.py [--quick] [--fit-table] [SECTION ...]``
 (sections by number, e.g. ``2 3 4``; all by default)
 
-1. radiation, all n² pairs, n = 1000/2000/5000: ours (per-origin sort + prefix sum) against a
-   faithful re-expression of scikit-mobility's ``Radiation`` per-origin loop (Python loop over
-   destinations sorted by distance, s accumulated one destination at a time; skmob computes
-   distances pair by pair in Python too, here they come from numpy, which favours skmob).
-   At n = 5000 the skmob-like loop is timed on 300 origins and extrapolated (said so).
+1. radiation, all n² pairs, n = 1000/2000/5000: ours (row blocks: packed-key sort, prefix
+   sums, scatter) against a faithful re-expression of scikit-mobility's ``Radiation``
+   per-origin loop (see :func:`skmob_like_radiation`: Python distances pair by pair, list
+   sort, Python loop over destinations, n(n-1) edge lists materialised), time and traced
+   peak memory (tracemalloc) of each. At n = 5000 the skmob loop is run on 300 origins and
+   its time and memory extrapolated ×n (both grow linearly with the origins; said so).
 2. radiation at ≈1M observed pairs on 35,000 synthetic France-like points: the grid of prefix
    sums (1 and 2 processes) against the previous per-origin sort (the "before", kept here as
    the reference), s_ij checked identical to the float64 brute force on 1,000 points; then
@@ -34,6 +35,8 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import math
+import operator
 import resource
 import sys
 import time
@@ -82,44 +85,97 @@ def timed(fn, *args, repeat: int = 1, **kw):
     return best, out
 
 
-def skmob_like_radiation(x, y, m, origins=None):
-    """scikit-mobility's Radiation loop re-expressed: per origin, sort destinations by
-    distance, then a Python loop accumulating s (ties broken by sort order, like skmob)."""
-    n = m.size
-    total = m.sum()
+def skmob_like_radiation(x, y, m, origins=None) -> list:
+    """scikit-mobility's radiation model, re-expressed faithfully in this process.
+
+    scikit-mobility pins an old pandas, so it is not installed; this is a line-by-line
+    re-expression of ``skmob.models.radiation.Radiation.generate(..., out_format="probs")``
+    and its per-origin ``_get_flows`` (scikit-mobility master): for each origin, a Python
+    list of ``(destination, distance)`` built one pair at a time with a Python distance
+    function, ``list.sort(key=itemgetter(1))``, then a Python loop over the destinations
+    accumulating ``sum_inside`` and computing one probability at a time
+    (``norm · m_o m_d / ((m_o + s)(m_o + s + m_d))``, relevances read from a numpy array as
+    skmob does), edges ``[origin, destination]`` then ``edges[i] + [prob]``, all appended to
+    ``all_flows`` (the n(n-1) lists skmob returns for "probs"; its "flows_average" output
+    also builds a FlowDataFrame from them, which needs more memory, not less).
+
+    One deviation, in skmob's favour: the distance is planar ``math.hypot`` (our points are
+    in km) instead of skmob's Python haversine (``gislib.getDistance``), which costs more per
+    pair. ``origins`` limits the loop to some origins (for extrapolation at large n).
+    """
+    lats_lngs = list(zip(x.tolist(), y.tolist()))
+    relevances = np.asarray(m, dtype=float)
+    total_relevance = np.sum(relevances)
+
+    def distfunc(p0, p1):
+        return math.hypot(p0[0] - p1[0], p0[1] - p1[1])
+
+    all_flows = []
+    for origin in range(len(lats_lngs)) if origins is None else origins:
+        edges = []
+        probs = []
+        origin_lat, origin_lng = lats_lngs[origin]
+        origin_relevance = relevances[origin]
+        normalization_factor = 1.0 / (1.0 - origin_relevance / total_relevance)
+        destinations_and_distances = []
+        for destination, (dest_lat, dest_lng) in enumerate(lats_lngs):
+            if destination != origin:
+                destinations_and_distances += [
+                    (destination, distfunc((origin_lat, origin_lng), (dest_lat, dest_lng)))
+                ]
+        destinations_and_distances.sort(key=operator.itemgetter(1))
+        sum_inside = 0.0
+        for destination, _ in destinations_and_distances:
+            destination_relevance = relevances[destination]
+            prob_origin_destination = (
+                normalization_factor
+                * (origin_relevance * destination_relevance)
+                / (
+                    (origin_relevance + sum_inside)
+                    * (origin_relevance + sum_inside + destination_relevance)
+                )
+            )
+            sum_inside += destination_relevance
+            edges += [[origin, destination]]
+            probs.append(prob_origin_destination)
+        probs = np.array(probs)
+        edges = [edges[i] + [od] for i, od in enumerate(probs)]
+        all_flows += list(edges)
+    return all_flows
+
+
+def flows_to_matrix(all_flows, n: int) -> np.ndarray:
+    """The skmob-like edge list as an n × n matrix (for the equality check only)."""
+    a = np.array(all_flows, dtype=float)
     out = np.zeros((n, n))
-    for o in range(n) if origins is None else origins:
-        d = np.hypot(x - x[o], y - y[o])
-        order = sorted(range(n), key=lambda k: d[k])
-        norm = 1.0 / (1.0 - m[o] / total)
-        s = 0.0
-        mo = m[o]
-        for dest in order:
-            if dest == o:
-                continue
-            md = m[dest]
-            out[o, dest] = norm * mo * md / ((mo + s) * (mo + s + md))
-            s += md
+    out[a[:, 0].astype(np.int64), a[:, 1].astype(np.int64)] = a[:, 2]
     return out
 
 
 def bench_radiation_dense() -> None:
-    print("\n## 1. radiation, all pairs (ours vs skmob-like loop)")
+    """Time and traced peak memory of both, each measured in its own call (tracemalloc
+    slows Python allocations, so times come from untraced calls)."""
+    print("\n## 1. radiation, all pairs (ours vs faithful skmob loop, same process)")
     for n in (1000, 2000) if QUICK else (1000, 2000, 5000):
         x, y, m = france_like(n, seed=n)
-        t_ours, p = timed(radiation_dense, x, y, m)
-        if n <= 2000:
-            t_ref, ref = timed(skmob_like_radiation, x, y, m)
-            note = ""
-            assert np.allclose(p, ref)  # continuous points: no ties, same numbers
-        else:
-            sub = np.arange(300)
-            t_sub, ref = timed(skmob_like_radiation, x, y, m, sub)
-            t_ref = t_sub * n / sub.size
-            assert np.allclose(p[sub], ref[sub])
-            note = " (skmob-like extrapolated from 300 origins)"
-        ratio = t_ref / t_ours
-        print(f"n={n}: ours {t_ours:.2f} s, skmob-like {t_ref:.1f} s, ratio {ratio:.0f}×{note}")
+        t_ours, p = timed(radiation_dense, x, y, m, repeat=3)
+        del p
+        _, p, mem_ours = traced_peak(radiation_dense, x, y, m)
+        sub = np.arange(n) if n <= 2000 else np.arange(300)
+        t_sub, flows = timed(skmob_like_radiation, x, y, m, sub)
+        del flows
+        _, flows, mem_sub = traced_peak(skmob_like_radiation, x, y, m, sub)
+        ref = flows_to_matrix(flows, n)
+        del flows
+        # continuous points: no distance ties, the same numbers
+        assert np.allclose(p[sub], ref[sub], rtol=1e-12, atol=0)
+        t_ref, mem_ref = t_sub * n / sub.size, mem_sub * n / sub.size
+        note = "" if sub.size == n else f" (skmob extrapolated ×n from {sub.size} origins)"
+        print(
+            f"n={n}: ours {t_ours:.3f} s, {mem_ours:.0f} MB traced peak; skmob-like "
+            f"{t_ref:.1f} s, {mem_ref:.0f} MB; ratio time {t_ref / t_ours:.0f}×, "
+            f"memory {mem_ref / mem_ours:.1f}×{note}"
+        )
 
 
 def per_origin_sort_reference(x, y, m, i, j) -> np.ndarray:

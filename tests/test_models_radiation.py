@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 from maillage._errors import ModelError
-from maillage.models import distance_matrix, opportunities_at_pairs, radiation_at_pairs
+from maillage.models import (
+    distance_matrix,
+    opportunities_at_pairs,
+    radiation_at_pairs,
+    radiation_dense,
+)
 
 
 def _brute_rows(origins, x, y, m) -> dict[int, np.ndarray]:
@@ -123,3 +128,29 @@ def test_global_random_state_untouched_by_workers_and_grid():
     random.seed(3)
     opportunities_at_pairs([0.0, 1.0], [0.0, 0.0], [1.0, 2.0], [0], [1])
     assert random.random() == a
+
+
+def test_dense_equals_brute_force_on_near_ties():
+    """Distances one ulp apart and exact ties: the packed-key sort must fall back to an exact
+    comparison. The brute force compares squared float64 distances, as both fast paths do (at
+    one ulp, hypot and squared distances may order two points differently: the definition
+    d_il ≤ d_ij is then taken on squared distances)."""
+    rng = np.random.default_rng(11)
+    n = 200
+    x = rng.integers(0, 12, n).astype(float)
+    y = rng.integers(0, 12, n).astype(float)
+    nudge = rng.random(n) < 0.33  # a third of the points moved by one ulp
+    x[nudge] = np.nextafter(x[nudge], np.inf)
+    m = rng.integers(1, 60, n).astype(float)
+    d2 = (x[:, None] - x[None, :]) ** 2 + (y[:, None] - y[None, :]) ** 2
+    idx = np.arange(n)
+    s = np.zeros((n, n))
+    for o in range(n):
+        within = d2[o][None, :] <= d2[o][:, None]  # [j, l]: l is not farther than j
+        within &= (idx[None, :] != o) & (idx[None, :] != idx[:, None])
+        s[o] = within.astype(float) @ m
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    sij = s[i, j]
+    want = m[i] * m[j] / ((m[i] + sij) * (m[i] + m[j] + sij)) / (1 - m[i] / m.sum())
+    np.testing.assert_allclose(radiation_dense(x, y, m)[i, j], want, rtol=1e-12)
+    np.testing.assert_allclose(radiation_at_pairs(x, y, m, i, j), want, rtol=1e-12)

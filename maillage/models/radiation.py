@@ -291,29 +291,121 @@ def radiation_at_pairs(
     return p
 
 
-def radiation_dense(x, y, mass, *, finite_size: bool = True) -> np.ndarray:
-    """Radiation probabilities for all n² pairs (diagonal 0), per-origin sort + prefix sum.
+_DENSE_BLOCK = 1 << 15  # elements per row block of radiation_dense (256 kB per temporary)
 
-    The same quantity as :func:`radiation_at_pairs` on every pair, computed row by row
-    (O(n² log n) time, O(n²) memory for the output only).
+
+def _sorted_rows(d2: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row ascending order of ``d2`` (k × n, float64 ≥ 0), exact, and the tie mask.
+
+    The order comes from one ``np.sort`` of uint64 keys, faster than ``argsort``: the
+    float64 bits of d² ≥ 0 (monotone as integers) with their lowest ``b`` bits replaced by
+    the column index (b = bits of n - 1). The truncation is monotone, so the keys are sorted
+    by d² except inside runs of equal truncated keys (d² equal, or distinct within a
+    relative 2^(b-52)). Only those neighbours are compared on their exact d²: a row where
+    they are out of order is re-sorted with ``argsort``, so the returned order is always a
+    true sort of d². ``tie[r, k]`` is True when sorted positions k and k + 1 of row r hold
+    exactly equal d² (None when no row of the block has a tie).
+    """
+    k, n = d2.shape
+    b = max(int(n - 1).bit_length(), 1)
+    low = np.uint64((1 << b) - 1)
+    key = d2.view(np.uint64) & ~low
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort(axis=1)
+    order = (key & low).view(np.int64)
+    key &= ~low
+    same = key[:, 1:] == key[:, :-1]
+    del key
+    if not same.any():
+        return order, None
+    r, c = np.nonzero(same)
+    da, db = d2[r, order[r, c]], d2[r, order[r, c + 1]]
+    for row in np.unique(r[db < da]):  # rare: distinct d² within 2^(b-52) relative
+        order[row] = np.argsort(d2[row])
+        c_row = c[r == row]
+        da[r == row] = d2[row, order[row, c_row]]
+        db[r == row] = d2[row, order[row, c_row + 1]]
+    tie = np.zeros((k, n - 1), dtype=bool)
+    tie[r, c] = da == db  # exact ties are always inside runs of equal truncated keys
+    return order, tie
+
+
+def _tie_last(tie: np.ndarray) -> np.ndarray:
+    """Sorted position of the last element of each group of equal d² (``tie`` as above)."""
+    k, n1 = tie.shape
+    last = np.broadcast_to(np.arange(n1 + 1), (k, n1 + 1)).copy()
+    last[:, :-1][tie] = n1 + 1  # not a group end: take the next group end on the right
+    return np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
+
+
+def _radiation_rows(xa, ya, m, rows: slice, norm: np.ndarray, check: bool, out) -> None:
+    """Rows ``rows`` of the dense radiation matrix, written into ``out`` (k × n, C-order).
+
+    ``norm`` holds the finite-size factor 1 - m_i/M of the rows (1 when not applied), folded
+    into m_i in the numerator: p_ij = m_j (m_i / norm_i) / ((m_i + s_ij)(m_i + m_j + s_ij)),
+    within 2 ulps of dividing the row afterwards. ``check``: some masses are zero or extreme,
+    so 0/0 (or overflow) may occur and non-finite values are set to 0.
+    """
+    k, n = out.shape
+    mo = m[rows, None]
+    d2 = xa - xa[rows, None]  # (x_l - x_i)² + (y_l - y_i)², as in the brute force
+    d2 *= d2
+    dy = ya - ya[rows, None]
+    dy *= dy
+    d2 += dy
+    del dy
+    order, tie = _sorted_rows(d2)
+    ms = np.take(m, order)
+    s = np.cumsum(ms, axis=1)  # mass of the nearest points, in sorted order
+    if tie is not None:  # every l at exactly d_ij is counted (tie-inclusive)
+        s = np.take_along_axis(s, _tie_last(tie), axis=1)
+    s -= mo
+    s -= ms
+    np.maximum(s, 0.0, out=s)
+    den = ms + mo  # (m_i + m_j + s)(m_i + s)
+    den += s
+    s += mo
+    den *= s
+    p = ms  # m_j (m_i / norm_i) / den
+    p *= mo / norm[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p /= den
+    if check:
+        p[~np.isfinite(p)] = 0.0  # zero masses: 0/0
+    order += (np.arange(k) * n)[:, None]
+    np.put(out, order, p)
+    out[np.arange(k), np.arange(rows.start, rows.start + k)] = 0.0
+
+
+def radiation_dense(x, y, mass, *, finite_size: bool = True) -> np.ndarray:
+    """Radiation probabilities for all n² pairs (diagonal 0), sorted row blocks + prefix sums.
+
+    The same quantity as :func:`radiation_at_pairs` on every pair::
+
+        p_ij = m_i m_j / ((m_i + s_ij)(m_i + m_j + s_ij)) [/ (1 - m_i / M)],
+        s_ij = Σ_{l ≠ i, j; d²_il ≤ d²_ij} m_l (tie-inclusive, float64 squared distances).
+
+    Origins are processed in blocks of rows with numpy: squared distances, one sort per row
+    (packed uint64 keys, see :func:`_sorted_rows`), prefix sums of the masses in sorted
+    order, the end of each group of equal distances for the tie-inclusive s_ij, then the
+    formula evaluated in sorted order and scattered back to the row. O(n² log n) time;
+    memory: the n × n float64 output plus a few blocks of ``_DENSE_BLOCK`` elements.
     """
     xa, ya = check_points(x, y, "radiation_dense")
     m = check_masses(mass, "radiation_dense: mass")
+    if m.size != xa.size:
+        raise ModelError("radiation_dense: mass and points differ in length.")
     n = m.size
     total = m.sum()
-    p = np.zeros((n, n))
-    for o in range(n):
-        d2 = (xa - xa[o]) ** 2 + (ya - ya[o]) ** 2
-        srt = np.argsort(d2)
-        sd = d2[srt]
-        cum = np.cumsum(m[srt])
-        s = cum[np.searchsorted(sd, d2, side="right") - 1] - m[o] - m
-        np.maximum(s, 0.0, out=s)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            row = m[o] * m / ((m[o] + s) * (m[o] + m + s))
-        row[~np.isfinite(row)] = 0.0
-        row[o] = 0.0
-        if finite_size and m[o] < total:
-            row /= 1.0 - m[o] / total
-        p[o] = row
+    norm = np.ones(n)
+    if finite_size:
+        live = m < total
+        norm[live] = 1.0 - m[live] / total
+    # zero masses give 0/0; beyond these bounds the products could under- or overflow
+    check = bool(n) and not (m.min() > 1e-150 and m.max() < 1e150)
+    step = max(1, _DENSE_BLOCK // max(n, 1))
+    blocks = [slice(a, min(a + step, n)) for a in range(0, n, step)]
+    p = np.empty((n, n))
+    for rows in blocks:
+        _radiation_rows(xa, ya, m, rows, norm[rows], check, p[rows])
     return p
