@@ -266,22 +266,37 @@ class Store:
             self.con.execute("DELETE FROM flow_agg WHERE kind = ?", params)
         else:
             self.con.execute("DELETE FROM flow_agg")
+        # one pass joins every flow to all its levels at once (a pivoted membership), then
+        # each level is a plain GROUP BY of that table
+        pivot = ", ".join(
+            f"max(code) FILTER (WHERE level = '{lv}') AS {lv}" for lv in AGG_LEVELS
+        )
+        ends = ", ".join(f"po.{lv} AS o_{lv}, pd.{lv} AS d_{lv}" for lv in AGG_LEVELS)
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _flow_levels AS
+            WITH piv AS (SELECT commune, {pivot} FROM membership
+                         WHERE level IN {AGG_LEVELS} GROUP BY commune)
+            SELECT f.kind, f.vintage, f.status, f.value,
+                   '!' || coalesce(f.flag, 'none') AS pseudo, {ends}
+            FROM flow f
+            LEFT JOIN piv po ON po.commune = f.origin
+            LEFT JOIN piv pd ON pd.commune = f.destination
+            {where}
+            """,
+            params,
+        )
         for level in AGG_LEVELS:
             self.con.execute(
                 f"""
                 INSERT INTO flow_agg
-                SELECT f.kind, f.vintage, f.status, '{level}' AS level,
-                       coalesce(mo.code, '!' || coalesce(f.flag, 'none')) AS origin,
-                       coalesce(md.code, '!' || coalesce(f.flag, 'none')) AS destination,
-                       sum(f.value) AS value
-                FROM flow f
-                LEFT JOIN (SELECT commune, code FROM membership WHERE level = '{level}') mo
-                       ON mo.commune = f.origin
-                LEFT JOIN (SELECT commune, code FROM membership WHERE level = '{level}') md
-                       ON md.commune = f.destination
-                {where}
+                SELECT kind, vintage, status, '{level}' AS level,
+                       coalesce(o_{level}, pseudo) AS origin,
+                       coalesce(d_{level}, pseudo) AS destination,
+                       sum(value) AS value
+                FROM _flow_levels
                 GROUP BY ALL
-                """,
-                params,
+                """
             )
+        self.con.execute("DROP TABLE IF EXISTS _flow_levels")
         log.info("aggregated flows to levels %s", ", ".join(AGG_LEVELS))
