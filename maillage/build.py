@@ -99,18 +99,24 @@ def _perimeter_frames(extra_paths: list[Path] | None = None) -> tuple[pd.DataFra
 def _replace_territories(
     store: Store, terr: pd.DataFrame, mem: pd.DataFrame, *, perimeters_only: bool
 ) -> None:
+    from maillage.reference.search import search_keys
+
     where = " WHERE level = 'perimeter'" if perimeters_only else ""
+    keys = terr[["level", "code"]].join(search_keys(terr["name"], terr["level"]))
     with store.transaction() as con:
         con.execute("DELETE FROM territory" + where)
+        con.execute("DELETE FROM territory_key" + where)
         con.execute("DELETE FROM membership" + where)
         con.register("_terr", terr)
+        con.register("_keys", keys)
         con.register("_mem", mem)
         con.execute(
             "INSERT INTO territory SELECT level, code, name, population, type, lon, lat FROM _terr"
         )
+        con.execute("INSERT INTO territory_key SELECT level, code, key, alias FROM _keys")
         con.execute("INSERT INTO membership SELECT commune, level, code FROM _mem")
-        con.unregister("_terr")
-        con.unregister("_mem")
+        for name in ("_terr", "_keys", "_mem"):
+            con.unregister(name)
         if not perimeters_only:
             store.set_meta("reference_loaded_at", dt.datetime.now().isoformat(timespec="seconds"))
 

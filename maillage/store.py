@@ -4,6 +4,8 @@ Tables
 ------
 territory(level, code, name, population, type, lon, lat)
     every territory of the reference (communes, EPCI, EPT, départements, régions) and perimeters.
+territory_key(level, code, key, alias)
+    each name normalised once for search (``maillage.reference.search.search_keys``).
 membership(commune, level, code)
     commune → territory for every level (a commune is its own member at level ``commune``;
     it may belong to any number of perimeters).
@@ -47,6 +49,9 @@ CREATE TABLE IF NOT EXISTS territory (
     level VARCHAR NOT NULL, code VARCHAR NOT NULL, name VARCHAR NOT NULL,
     population DOUBLE, type VARCHAR, lon DOUBLE, lat DOUBLE,
     PRIMARY KEY (level, code)
+);
+CREATE TABLE IF NOT EXISTS territory_key (
+    level VARCHAR NOT NULL, code VARCHAR NOT NULL, key VARCHAR NOT NULL, alias VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS membership (
     commune VARCHAR NOT NULL, level VARCHAR NOT NULL, code VARCHAR NOT NULL

@@ -149,3 +149,13 @@ def test_perimeter_with_unknown_epci_is_refused(home, tmp_path):
     assert res.exit_code == 1
     assert "999999999" in res.output and "faux.yaml" in res.output
     assert run("territory", "per:faux").exit_code == 1
+
+
+def test_names_use_the_reference_normaliser(home):
+    """Legal forms and "St" are understood, as in maillage.reference.search."""
+    res = run("territory", "Communauté de communes du Pays d'Iroise", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["territory"]["code"] == "242900074"
+    res = run("search", "st etienne", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert rows[0]["name"] == "Saint-Étienne"

@@ -2,16 +2,16 @@
 
 A territory is named by ``com:29019``, ``epci:242900314``, ``ept:200057867``, ``dep:29``,
 ``reg:53``, ``per:<slug>``, by a bare code (``29019`` is a commune, a 9-digit SIREN an EPCI) or by
-its name, accent- and case-insensitive ("brest metropole"). When a name matches several
-territories exactly (the commune "Brest" and nothing else is fine; "Toulouse" is a commune only,
-"Toulouse Métropole" the EPCI), the most populous exact match of the finest level wins only if it
-is the sole exact match; otherwise :class:`AmbiguousTerritory` lists the candidates.
+its name. Names are compared as :func:`maillage.reference.search.normalise` writes them (accents,
+case and punctuation ignored, "St" for "Saint", "Communauté de communes" for "CC"; an EPCI also
+answers to its name without its legal form). An exact match wins when it is the only one;
+several exact matches ("Paris": commune and département) raise :class:`AmbiguousTerritory` with
+the candidates.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 
 from maillage._errors import AmbiguousTerritory, UnknownTerritory
 from maillage._schema import LEVEL_PREFIX, PREFIX_OF_LEVEL
+from maillage.reference.search import normalise
 
 if TYPE_CHECKING:
     from maillage.store import Store
@@ -57,22 +58,9 @@ class Territory:
         return d
 
 
-def normalise_name(text: str) -> str:
-    """Lower-case, strip accents, turn dashes and apostrophes into spaces, collapse spaces.
-
-    >>> normalise_name("Saint-Étienne-du-Rouvray")
-    'saint etienne du rouvray'
-    """
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"[-'’`_/,.()]+", " ", text.lower())
-    return re.sub(r"\s+", " ", text).strip()
-
-
-_SQL_NORMALISED = (
-    "trim(regexp_replace(regexp_replace(lower(strip_accents(name)), "
-    "'[-''’`_/,.()]+', ' ', 'g'), '\\s+', ' ', 'g'))"
-)
+# names are normalised once, when the reference is loaded (table ``territory_key``), with the
+# same function that normalises the query: maillage.reference.search.normalise
+_KEYED = "territory t LEFT JOIN territory_key k USING (level, code)"
 
 
 def _row_to_territory(row: pd.Series) -> Territory:
@@ -136,10 +124,11 @@ def resolve(store: Store, ref: str) -> Territory:
 
 
 def _resolve_name(store: Store, name: str) -> Territory:
-    key = normalise_name(name)
+    key = normalise(name)
     exact = store.df(
-        f"SELECT * FROM territory WHERE {_SQL_NORMALISED} = ? ORDER BY population DESC NULLS LAST",
-        [key],
+        f"SELECT t.* FROM {_KEYED} WHERE k.key = ? OR k.alias = ? "
+        "ORDER BY t.population DESC NULLS LAST",
+        [key, key],
     )
     if len(exact) == 1:
         return _row_to_territory(exact.iloc[0])
@@ -169,11 +158,16 @@ def search(
     Ranking: exact code, exact name, name prefix, word prefix, substring; then larger
     population first. Returns columns ref, level, code, name, population, type, rank.
     """
-    key = normalise_name(query)
+    key = normalise(query)
     columns = ["ref", "level", "code", "name", "population", "type", "rank"]
     if not key:
         return pd.DataFrame(columns=columns)
-    params: list[Any] = [query.strip().upper(), key, key + "%", "% " + key + "%", "%" + key + "%"]
+    params: list[Any] = [query.strip().upper()] + [
+        key,
+        key + "%",
+        "% " + key + "%",
+        "%" + key + "%",
+    ] * 2
     level_filter = ""
     if levels:
         level_filter = "AND level IN (" + ",".join("?" for _ in levels) + ")"
@@ -181,15 +175,16 @@ def search(
     params.append(int(limit))
     df = store.df(
         f"""
-        WITH t AS (SELECT *, {_SQL_NORMALISED} AS norm FROM territory),
-        r AS (
+        WITH r AS (
             SELECT level, code, name, population, type,
-                   CASE WHEN upper(code) = ? THEN 0
-                        WHEN norm = ? THEN 1
-                        WHEN norm LIKE ? THEN 2
-                        WHEN norm LIKE ? THEN 3
-                        WHEN norm LIKE ? THEN 4 END AS rank
-            FROM t)
+                   CASE WHEN upper(code) = ? THEN 0 ELSE least(
+                       CASE WHEN k.key = ? THEN 1 WHEN k.key LIKE ? THEN 2
+                            WHEN k.key LIKE ? THEN 3 WHEN k.key LIKE ? THEN 4 END,
+                       CASE WHEN k.alias = '' THEN NULL
+                            WHEN k.alias = ? THEN 1 WHEN k.alias LIKE ? THEN 2
+                            WHEN k.alias LIKE ? THEN 3 WHEN k.alias LIKE ? THEN 4 END)
+                   END AS rank
+            FROM {_KEYED})
         SELECT * FROM r WHERE rank IS NOT NULL {level_filter}
         ORDER BY rank, population DESC NULLS LAST, name LIMIT ?
         """,

@@ -56,13 +56,20 @@ def normalise(text: str) -> str:
     return text
 
 
+def search_keys(names: pd.Series, levels: pd.Series) -> pd.DataFrame:
+    """The normalised ``key`` of each name and its ``alias`` (EPCI without their leading
+    legal form, "" otherwise): what every name search of maillage compares."""
+    key = names.astype(str).map(normalise)
+    alias = key.str.replace(_LEADING_FORM, "", regex=True)
+    alias = alias.where((levels.to_numpy() == "epci") & (alias != key), "")
+    return pd.DataFrame({"key": key, "alias": alias}, index=names.index)
+
+
 @cache
 def _index() -> pd.DataFrame:
     """Territories with their normalised name and alias (cached)."""
     df = territories()
-    df["key"] = df["name"].map(normalise)
-    alias = df["key"].str.replace(_LEADING_FORM, "", regex=True)
-    df["alias"] = alias.where((df["level"] == "epci") & (alias != df["key"]), "")
+    df = df.join(search_keys(df["name"], df["level"]))
     df["pop_sort"] = df["population"].fillna(-1).astype("int64")
     return df
 
