@@ -189,8 +189,12 @@ def build(
 
     try:
         with _store(need_built=False) as store, _RichProgress() as prog:
-            done = do_build(store, force=force, progress=prog,
-                            extra_perimeters=user_perimeter_files(Settings().home))
+            done = do_build(
+                store,
+                force=force,
+                progress=prog,
+                extra_perimeters=user_perimeter_files(Settings().home),
+            )
             path = store.path
         n = _seed_register()
     except MaillageError as exc:
@@ -451,8 +455,10 @@ def import_(
     source: Annotated[ImportSource, typer.Argument(help="What the file is (auto: detect).")],
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Local file(s) (zip, csv, xlsx) or URL, or 'catalog:<source>:"
-                            "<vintage>'; sirene takes the three stock files; wages none or one."),
+        typer.Argument(
+            help="Local file(s) (zip, csv, xlsx) or URL, or 'catalog:<source>:"
+            "<vintage>'; sirene takes the three stock files; wages none or one."
+        ),
     ] = None,
     vintage: int | None = None,
     fmt: FormatOpt = Fmt.table,
@@ -467,14 +473,14 @@ def import_(
     src = source.value
     paths = paths or []
     if src == "sirene":
-        cli_firms.sirene(paths=paths, measure="jobs", year=None, memory_limit="2GB",
-                         as_json=fmt is Fmt.json)
+        cli_firms.sirene(
+            paths=paths, measure="jobs", year=None, memory_limit="2GB", as_json=fmt is Fmt.json
+        )
         return
     if src == "wages":
         if len(paths) > 1:
             _fail(MaillageError("maillage import wages takes at most one wage file"))
-        cli_firms.wages(path=paths[0] if paths else None, wage_at="work",
-                        as_json=fmt is Fmt.json)
+        cli_firms.wages(path=paths[0] if paths else None, wage_at="work", as_json=fmt is Fmt.json)
         return
     if len(paths) != 1:
         _fail(MaillageError(f"maillage import {src} takes exactly one file or URL"))
@@ -482,8 +488,9 @@ def import_(
     try:
         path = _fetch_if_url(paths[0], src, vintage)
         with _store() as store, _RichProgress() as prog:
-            rep = import_flows(store, path, source=src.replace("-", "_"), kind=kind,
-                               vintage=vintage, progress=prog)
+            rep = import_flows(
+                store, path, source=src.replace("-", "_"), kind=kind, vintage=vintage, progress=prog
+            )
     except MaillageError as exc:
         _fail(exc)
     for w in rep.warnings:
@@ -494,8 +501,7 @@ def import_(
     else:
         d.pop("unknown_codes")
         d.pop("warnings")
-        emit_frame(pd.DataFrame({"field": list(d), "value": [str(v) for v in d.values()]}),
-                   fmt)
+        emit_frame(pd.DataFrame({"field": list(d), "value": [str(v) for v in d.values()]}), fmt)
 
 
 def _fetch_if_url(path_or_url: str, source: str, vintage: int | None) -> Path:
@@ -512,9 +518,7 @@ def _fetch_if_url(path_or_url: str, source: str, vintage: int | None) -> Path:
                 "local file"
             )
         path_or_url = entry.url
-    if "://" in path_or_url and not path_or_url.startswith("file://"):
-        return _download.fetch(path_or_url, settings.cache_path)
-    return Path(path_or_url.removeprefix("file://"))
+    return _download.local_path(path_or_url, settings.cache_path)
 
 
 @app.command()

@@ -36,11 +36,9 @@ def _fail(exc: BaseException) -> None:
 
 def _local(path_or_url: str) -> Path:
     """A local path, downloading an http(s) address into the cache first."""
-    if "://" in path_or_url and not path_or_url.startswith("file://"):
-        from maillage.sources._download import fetch
+    from maillage.sources._download import local_path
 
-        return fetch(path_or_url, Settings().cache_path)
-    return Path(path_or_url.removeprefix("file://"))
+    return local_path(path_or_url, Settings().cache_path)
 
 
 def _progress() -> Any:

@@ -273,9 +273,7 @@ class Store:
             self.con.execute("DELETE FROM flow_agg")
         # one pass joins every flow to all its levels at once (a pivoted membership), then
         # each level is a plain GROUP BY of that table
-        pivot = ", ".join(
-            f"max(code) FILTER (WHERE level = '{lv}') AS {lv}" for lv in AGG_LEVELS
-        )
+        pivot = ", ".join(f"max(code) FILTER (WHERE level = '{lv}') AS {lv}" for lv in AGG_LEVELS)
         ends = ", ".join(f"po.{lv} AS o_{lv}, pd.{lv} AS d_{lv}" for lv in AGG_LEVELS)
         self.con.execute(
             f"""

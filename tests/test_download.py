@@ -187,3 +187,14 @@ def test_catalogue_requirements():
         assert entry.url is None or entry.url.startswith("https://")
         if entry.member:
             assert str(entry.vintage) in entry.member
+
+
+def test_local_path_fetches_urls_and_keeps_local_files(server, tmp_path):
+    from maillage.sources._download import local_path
+
+    base, _ = server
+    got = local_path(f"{base}/{FIXTURE.name}", tmp_path / "cache")
+    assert got.read_bytes() == FIXTURE.read_bytes()
+    assert (tmp_path / "cache") in got.parents
+    assert local_path(str(FIXTURE), tmp_path / "cache") == FIXTURE
+    assert local_path(f"file://{FIXTURE}", tmp_path / "cache") == FIXTURE

@@ -206,3 +206,11 @@ def _download(
     _write_index(cache, index)
     log.info("downloaded %s (%s bytes) to %s", url, f"{done:,}", target)
     return target
+
+
+def local_path(path_or_url: str, cache_dir: Path) -> Path:
+    """A local file for ``path_or_url``: an http(s) address is fetched into the cache first;
+    a ``file://`` address or a plain path is used as it is."""
+    if "://" in path_or_url and not path_or_url.startswith("file://"):
+        return fetch(path_or_url, cache_dir)
+    return Path(path_or_url.removeprefix("file://"))

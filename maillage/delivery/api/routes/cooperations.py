@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from maillage.delivery.api.deps import envelope
 from maillage.delivery.api.errors import ApiError
+from maillage.delivery.api.routes._common import records
 from maillage.delivery.api.schemas import ERROR_RESPONSES, Envelope
 
 router = APIRouter(tags=["coopérations"], responses=ERROR_RESPONSES)
@@ -180,12 +181,6 @@ def cached_register(request: Request, session: Any) -> list[Any]:
     return cached[1]
 
 
-def _frame(df: Any) -> list[dict]:
-    import json
-
-    return json.loads(df.to_json(orient="records", force_ascii=False))
-
-
 @router.get(
     "/territories/{ref}/coverage",
     response_model=Envelope,
@@ -221,9 +216,9 @@ def territory_coverage(
     data = {
         "territory": territory.as_dict(),
         "summary": coverage_summary(res),
-        "links": _frame(res.links),
-        "uncovered": _frame(res.uncovered),
-        "cooperations_without_link": _frame(res.unsupported),
+        "links": records(res.links),
+        "uncovered": records(res.uncovered),
+        "cooperations_without_link": records(res.unsupported),
         "thresholds": {"min_share": min_share, "min_value": min_value},
     }
     statuses = {k: store.current(k) for k in (kinds or store.kinds())}
@@ -258,6 +253,6 @@ def territory_bodies(
     with session_of(request) as session:
         df = bodies_of(territory.ref, crud.list_cooperations(session), mem, include_inside=True)
     return envelope(
-        {"territory": territory.as_dict(), "bodies": _frame(df)},
+        {"territory": territory.as_dict(), "bodies": records(df)},
         registry_meta(request.app.state.settings),
     )
