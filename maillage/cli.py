@@ -24,6 +24,7 @@ from rich.table import Table
 
 from maillage import __version__
 from maillage._errors import AmbiguousTerritory, MaillageError
+from maillage._jsonsafe import deep_clean
 from maillage._schema import FLOW_KINDS, KIND_LABELS_FR
 from maillage.settings import Settings
 
@@ -97,23 +98,6 @@ class _RichProgress:
 # -- output ---------------------------------------------------------------------------------
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        try:
-            return _clean(v.item())
-        except (ValueError, AttributeError):
-            return v
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, pd.DataFrame):
-        return [_clean(r) for r in v.to_dict(orient="records")]
-    return v
-
-
 def _fmt_num(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
@@ -127,7 +111,7 @@ def _fmt_num(v: Any) -> str:
 def emit_frame(df: pd.DataFrame, fmt: Fmt, *, title: str | None = None) -> None:
     """Print a frame as a rich table, JSON records or CSV."""
     if fmt is Fmt.json:
-        out.print_json(json.dumps(_clean(df), ensure_ascii=False, default=str))
+        out.print_json(json.dumps(deep_clean(df), ensure_ascii=False, default=str))
     elif fmt is Fmt.csv:
         buf = io.StringIO()
         df.to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
@@ -144,7 +128,7 @@ def emit_frame(df: pd.DataFrame, fmt: Fmt, *, title: str | None = None) -> None:
 
 
 def emit_json(data: Any) -> None:
-    out.print_json(json.dumps(_clean(data), ensure_ascii=False, default=str))
+    out.print_json(json.dumps(deep_clean(data), ensure_ascii=False, default=str))
 
 
 def _modelled_banner(status: str) -> None:
@@ -284,7 +268,7 @@ def territory(
     except MaillageError as exc:
         _fail(exc)
     if fmt is Fmt.json:
-        prof["partners"] = {k: _clean(v) for k, v in tops.items()}
+        prof["partners"] = {k: deep_clean(v) for k, v in tops.items()}
         emit_json(prof)
         return
     rows = []
@@ -379,7 +363,7 @@ def flows(
         _fail(exc)
     det = res.pop("detail")
     if fmt is Fmt.json:
-        res["detail"] = _clean(det.head(top) if not detail else det)
+        res["detail"] = deep_clean(det.head(top) if not detail else det)
         emit_json(res)
         return
     summary = pd.DataFrame(

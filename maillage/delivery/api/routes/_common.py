@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-import pandas as pd
 from fastapi import Query, Request
 from fastapi.responses import Response
 
+from maillage._jsonsafe import clean, deep_clean, records  # noqa: F401 (used by the routes)
 from maillage._schema import FLOW_KINDS, KIND_LABELS_FR
 from maillage.analysis.indicators import source_meta
 from maillage.delivery.api.errors import ApiError
@@ -83,36 +82,6 @@ def combine_meta(metas: list[dict[str, Any]]) -> dict[str, Any]:
         "vintage": vintages[0] if len(vintages) == 1 else "/".join(str(v) for v in vintages),
         "kinds": metas,
     }
-
-
-def clean(value: Any) -> Any:
-    """JSON-safe scalar: NaN/inf → None, numpy scalars → Python."""
-    if value is None:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame as a list of JSON-safe dicts."""
-    cols = list(df.columns)
-    return [{c: clean(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False)]
-
-
-def deep_clean(obj: Any) -> Any:
-    """Recursively make a result of the analysis layer JSON-safe (frames become records)."""
-    if isinstance(obj, pd.DataFrame):
-        return records(obj)
-    if isinstance(obj, dict):
-        return {str(k): deep_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [deep_clean(v) for v in obj]
-    return clean(obj)
 
 
 #: Most cached values kept; beyond it the oldest answers are dropped (layers are kept).
