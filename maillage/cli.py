@@ -445,6 +445,10 @@ def import_(
         ),
     ] = None,
     vintage: int | None = None,
+    totals: Annotated[
+        list[str] | None,
+        typer.Option("--totals", help="wages only: wage-mass totals to calibrate to (RAS)."),
+    ] = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Import an INSEE or Sirene file as published, all-or-nothing.
@@ -456,6 +460,8 @@ def import_(
 
     src = source.value
     paths = paths or []
+    if totals and src != "wages":
+        _fail(MaillageError("--totals only applies to `maillage import wages`"))
     if src == "sirene":
         cli_firms.sirene(
             paths=paths, measure="jobs", year=None, memory_limit="2GB", as_json=fmt is Fmt.json
@@ -464,7 +470,12 @@ def import_(
     if src == "wages":
         if len(paths) > 1:
             _fail(MaillageError("maillage import wages takes at most one wage file"))
-        cli_firms.wages(path=paths[0] if paths else None, wage_at="work", as_json=fmt is Fmt.json)
+        cli_firms.wages(
+            path=paths[0] if paths else None,
+            wage_at="work",
+            totals=totals,
+            as_json=fmt is Fmt.json,
+        )
         return
     if len(paths) != 1:
         _fail(MaillageError(f"maillage import {src} takes exactly one file or URL"))

@@ -1,13 +1,11 @@
 """Command line for firm flows and wage transfers: a Typer sub-app the main CLI mounts.
 
-Proposed wiring (in ``maillage/cli.py``, owned by the lead)::
+``maillage/cli.py`` mounts it as ``maillage firms …`` and its ``import`` command dispatches
+``maillage import sirene …`` / ``maillage import wages …`` to :func:`sirene` and
+:func:`wages`.
 
-    from maillage.cli_firms import app as firms_app, sirene, wages
-    app.add_typer(firms_app, name="import-firms")   # maillage import-firms sirene PATH…
-    # or, once ``import`` becomes a group: import_app.command("sirene")(sirene), …
-
-Commands: ``sirene PATH-OR-URL…``, ``wages [PATH-OR-URL]``, ``metropoles`` (the wage
-redistribution benchmark of the metropoles).
+Commands: ``sirene PATH-OR-URL…``, ``wages [PATH-OR-URL] [--totals PATH-OR-URL]…``,
+``metropoles`` (the wage redistribution benchmark of the metropoles).
 """
 
 from __future__ import annotations
@@ -35,10 +33,28 @@ def _fail(exc: BaseException) -> None:
 
 
 def _local(path_or_url: str) -> Path:
-    """A local path, downloading an http(s) address into the cache first."""
+    """A local path, downloading an http(s) or ``catalog:<source>:<vintage>`` address first."""
     from maillage.sources._download import local_path
 
+    if path_or_url.startswith("catalog:"):
+        path_or_url = _catalog_url(path_or_url)
     return local_path(path_or_url, Settings().cache_path)
+
+
+def _catalog_url(ref: str) -> str:
+    from maillage.sources import catalog
+
+    _, source, vintage = (ref.split(":") + ["", ""])[:3]
+    if not vintage.isdigit():
+        raise MaillageError(f"write catalog:<source>:<vintage>, not '{ref}'")
+    entry = catalog.find(source, int(vintage))
+    if not entry.url:
+        raise MaillageError(
+            f"the catalogue knows the file of {source} {entry.vintage} but not a checked "
+            f"download address; download it from {entry.page or 'its publisher'} and pass the "
+            "local file"
+        )
+    return entry.url
 
 
 def _progress() -> Any:
@@ -101,26 +117,65 @@ def wages(
     path: Annotated[
         str | None,
         typer.Argument(
-            help="Wage file (INSEE base communale SNHMyy, or code;annual_wage_eur); "
-            "none: national default."
+            help="Wage file (INSEE base communale SNHMyy with the CS columns SNHMCyy…, or "
+            "code;annual_wage_eur), local, URL or catalog:<source>:<vintage>; none: national "
+            "defaults."
         ),
     ] = None,
     wage_at: Annotated[
         str, typer.Option(help="Wage of the place of 'work' or 'residence'.")
     ] = "work",
+    totals: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--totals",
+            help="Wage-mass totals to calibrate to by RAS (code;wage_mass_work_eur;"
+            "wage_mass_residence_eur[;level], or Urssaf by région); repeatable.",
+        ),
+    ] = None,
+    totals_year: Annotated[
+        int | None, typer.Option(help="Year of the Urssaf masses (default: commuting vintage).")
+    ] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="RAS: relative gap allowed on every total (1e-4).")
+    ] = None,
+    max_iterations: Annotated[
+        int | None, typer.Option(help="RAS: most sweeps over the margins (1000).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
-    """Estimate wage transfers (commuting × wage level) and store them as modelled."""
+    """Estimate wage transfers (commuting × wage, by CS when known) and store them as modelled."""
     from maillage.import_firms import import_wages
     from maillage.store import Store
 
     try:
         local = _local(path) if path else None
+        local_totals = [_local(t) for t in totals or []]
         with Store.open(Settings()) as store, _progress() as prog:
-            rep = import_wages(store, local, prog, wage_at=wage_at)
+            rep = import_wages(
+                store,
+                local,
+                prog,
+                wage_at=wage_at,
+                totals=local_totals,
+                totals_year=totals_year,
+                tolerance=tolerance,
+                max_iterations=max_iterations,
+            )
     except MaillageError as exc:
         _fail(exc)
-    _print_report(rep.as_dict(), as_json)
+    d = rep.as_dict()
+    _print_report(d, as_json)
+    if not as_json:
+        out.print(f"Méthode (estimation modélisée) : {d['method_label']}", highlight=False)
+        cal = d.get("calibration")
+        if cal:
+            state = "convergé" if cal["converged"] else "NON convergé"
+            out.print(
+                f"Calage RAS : {state} en {cal['iterations']} itération(s), masse "
+                f"{cal['mass_before']:,.0f} € → {cal['mass_after']:,.0f} €",
+                highlight=False,
+            )
 
 
 @app.command()

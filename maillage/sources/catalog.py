@@ -10,6 +10,13 @@ flux_commute, flux_residential, flux_school
     the "bases flux de mobilité" (commune × commune counts).
 detail_commute, detail_residential, detail_school
     the detail files FD_MOBPRO, FD_MIGCOM, FD_MOBSCO (one row per person).
+wages_cs_commune
+    INSEE's base communale of private-sector wages by sex and socio-professional group
+    (``maillage import wages``; ``vintage`` = year of the wages).
+urssaf_wage_mass_region
+    Urssaf's quarterly private-sector wage mass by région × sector (``--totals`` of
+    ``maillage import wages``; the export holds every quarter since 1998, ``vintage`` = last
+    complete year when the entry was written). Licence ODbL.
 
 ``vintage`` is the census year; codes follow the COG of 1 January ``vintage + 2``
 (``cog_vintage``).
@@ -31,6 +38,8 @@ SOURCES: dict[str, str] = {
     "detail_commute": "commute",
     "detail_residential": "residential",
     "detail_school": "school",
+    "wages_cs_commune": "wage",
+    "urssaf_wage_mass_region": "wage",
 }
 
 
@@ -41,8 +50,8 @@ class CatalogEntry:
     Attributes
     ----------
     source : catalogue id, e.g. ``"flux_commute"``.
-    kind : ``"commute"``, ``"residential"`` or ``"school"``.
-    vintage : census year.
+    kind : ``"commute"``, ``"residential"``, ``"school"`` or ``"wage"``.
+    vintage : census year (wage files: year of the wages).
     cog_vintage : COG vintage of its codes (``vintage + 2``).
     url : official download address, or None when not known.
     member : name of the data file inside the zip (or the file name), when known.
@@ -219,6 +228,30 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         None,
         member="FD_MOBSCO_2019.csv",
         note="file name seen in public code; address not checked",
+    ),
+    # --- wages and wage-mass totals (A.6) -----------------------------------------------------
+    CatalogEntry(
+        "wages_cs_commune",
+        2014,
+        None,
+        format="csv",
+        page="https://www.data.gouv.fr/datasets/salaires-dans-le-secteur-prive-selon-le-sexe-et-"
+        "la-categorie-socioprofessionnelle-base-communale/",
+        note="columns CODGEO;LIBGEO;SNHM14;SNHMC14;SNHMP14;SNHME14;SNHMO14;… seen in public "
+        "code (2019: SNHM19…, département file cc_bases-tous-salaries_2019_DEP.csv); file "
+        "address not checked",
+    ),
+    CatalogEntry(
+        "urssaf_wage_mass_region",
+        2024,
+        "https://open.urssaf.fr/api/explore/v2.1/catalog/datasets/effectifs-salaries-et-masse-"
+        "salariale-du-secteur-prive-par-region-x-na38/exports/csv",
+        format="csv",
+        licence="Open Database License (ODbL) 1.0",
+        page="https://open.urssaf.fr/explore/dataset/effectifs-salaries-et-masse-salariale-du-"
+        "secteur-prive-par-region-x-na38/",
+        note="Opendatasoft API v2.1 export (header = field names); dataset id and field names "
+        "seen in public code, address not checked from here",
     ),
 )
 
