@@ -1,18 +1,37 @@
 """Benchmark: head-office links from a national-shape Sirene establishment stock.
 
 Generates a ``StockEtablissement_utf8.csv`` with the real 3.11 header (53 columns) and
-``--rows`` establishments (default 2 000 000; the national stock has about 44 M, too big for
-CI — raise ``--rows`` to scale), then derives the ``hq_link`` flows twice, each in its own
-fresh process so that peak memory (``ru_maxrss``) is measured separately:
+``--rows`` establishments (default 2 000 000; the national stock has about 44 M — raise
+``--rows`` to scale; ``--keep PATH --reuse`` keeps the file between runs), then derives the
+``hq_link`` flows with both methods, each in its own fresh process so that peak memory
+(``ru_maxrss``) and CPU time (user + system, all threads) are each process's own:
 
-- maillage: :func:`maillage.sources.sirene.read_sirene` (DuckDB streaming into an on-disk
-  temporary database, memory limit 2 GB);
-- reference: pandas ``read_csv(chunksize=…, usecols=…)`` chunked baseline, keeping only the
-  used columns in memory, resolving head offices and summing band midpoints.
+- maillage: :func:`maillage.sources.sirene.read_sirene` (one parallel DuckDB pass over the CSV
+  into a compact typed in-memory table that spills beyond the 2 GB memory limit, then SQL
+  checks and aggregation; the SHA-256 of the file is computed alongside);
+- reference: pandas ``read_csv(chunksize=…, usecols=…, dtype=str)`` chunked baseline, keeping
+  only the used columns in memory, resolving head offices and summing band midpoints.
 
-Both must give the same total; the script prints time and peak memory of each and the ratios.
+Both must give the same total (checked). The two methods are alternated ``--repeat`` times
+(default 2); the script prints each run, the best time of each, the time ratio (reference /
+maillage, best of each and min–max over same-run pairs), the CPU-time ratio and the peak
+memory of each. On a shared machine the wall-time ratio moves with the load: read it together
+with the CPU-time ratio, which does not.
 
-    .venv/bin/python benchmarks/bench_sirene.py --rows 2000000
+    .venv/bin/python benchmarks/bench_sirene.py --rows 2000000 --repeat 3
+    .venv/bin/python benchmarks/bench_sirene.py --rows 10000000 --repeat 1
+
+Measured (2 shared cores, load average 5–9 from other jobs, 2026-11-25):
+
+- 2 M rows (299 MB): maillage 15.2–20.9 s, 5.9–6.9 s CPU, peak 405–464 MB; pandas
+  17.5–29.9 s, 11.0–11.9 s CPU, peak 709–724 MB. Time ratio 1.15–1.74, CPU ratio 1.60–1.98.
+- 10 M rows (1.49 GB): maillage 88.2 s, 29.7 s CPU, peak 1 275 MB; pandas 137.0 s, 54.0 s
+  CPU, peak 2 488 MB. Time ratio 1.55, CPU ratio 1.82.
+
+The issue's target (at least 5x faster) is NOT met: DuckDB's parse of the 53-column CSV alone
+costs about 1.8 s of CPU per 2 M rows, a sixth of the whole pandas baseline (about 11.5 s of
+CPU), and under load the second core brings nothing. The previous two-pass reader (on-disk
+staging, one query per check) took 16.3 s of CPU on the same 2 M rows.
 """
 
 from __future__ import annotations
@@ -66,15 +85,21 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
                 written += 1
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (all its threads), user + system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_maillage(path: str, queue: mp.Queue) -> None:
     from maillage.sources.sirene import read_sirene
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     flows = read_sirene([path], memory_limit="2GB")
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     total = float(sum(flows.hq.column("value").to_pylist()))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(("maillage (DuckDB)", seconds, peak, total, flows.hq.num_rows))
+    queue.put(("maillage (DuckDB)", seconds, peak, total, flows.hq.num_rows, cpu))
 
 
 def run_pandas(path: str, queue: mp.Queue) -> None:
@@ -83,7 +108,7 @@ def run_pandas(path: str, queue: mp.Queue) -> None:
 
     from maillage.sources.sirene import HEADCOUNT_MIDPOINTS
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     cols = [
         "siren",
         "siret",
@@ -111,12 +136,13 @@ def run_pandas(path: str, queue: mp.Queue) -> None:
     links["origin"] = links["siren"].map(hq)
     out = links.dropna(subset=["origin"]).groupby(["origin", "destination"])["w"].sum()
     out = out[out > 0]
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(("pandas chunked (reference)", seconds, peak, float(out.sum()), len(out)))
+    queue.put(("pandas chunked (reference)", seconds, peak, float(out.sum()), len(out), cpu))
 
 
-def measure(target, path: Path) -> tuple[str, float, float, float, int]:
+def measure(target, path: Path) -> tuple[str, float, float, float, int, float]:
+    """Run ``target`` in a fresh process: its peak memory is its own."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(str(path), queue))
@@ -126,24 +152,60 @@ def measure(target, path: Path) -> tuple[str, float, float, float, int]:
     return result
 
 
+def min_cpu(runs: list[tuple[tuple, tuple]], side: int) -> float:
+    """Least CPU time of one side (0 maillage, 1 reference) over the runs."""
+    return min(run[side][5] for run in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="Write the CSV here and keep it.")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Use the CSV of --keep if it exists (no generation)."
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="Runs of each method, alternated (best kept)."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "StockEtablissement_utf8.csv"
-        t0 = time.perf_counter()
-        generate(path, args.rows)
-        size = path.stat().st_size / 1e6
-        print(f"generated {args.rows:,} rows ({size:,.0f} MB) in {time.perf_counter() - t0:.1f} s")
-        ours = measure(run_maillage, path)
-        ref = measure(run_pandas, path)
-    for name, sec, peak, total, pairs in (ours, ref):
-        print(f"{name:28} {sec:8.1f} s  peak {peak:8.0f} MB  total {total:14,.1f}  {pairs:,} pairs")
-    assert abs(ours[3] - ref[3]) <= 1e-6 * max(1.0, ref[3]), "the two methods disagree"
-    print(f"time ratio reference / maillage: {ref[1] / ours[1]:.2f}")
+        if not (args.reuse and path.exists()):
+            t0 = time.perf_counter()
+            generate(path, args.rows)
+            print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s")
+        with path.open("rb") as fh:
+            rows = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 24), b"")) - 1
+        print(f"file: {path.name}, {rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB")
+        runs: list[tuple[tuple, tuple]] = []
+        for i in range(args.repeat):
+            ours = measure(run_maillage, path)
+            ref = measure(run_pandas, path)
+            runs.append((ours, ref))
+            print(
+                f"run {i + 1}: maillage {ours[1]:6.1f} s (cpu {ours[5]:5.1f} s), peak "
+                f"{ours[2]:5.0f} MB | pandas {ref[1]:6.1f} s (cpu {ref[5]:5.1f} s), peak "
+                f"{ref[2]:5.0f} MB | time ratio {ref[1] / ours[1]:.2f}, "
+                f"cpu ratio {ref[5] / ours[5]:.2f}",
+                flush=True,
+            )
+    ours = min((o for o, _ in runs), key=lambda r: r[1])
+    ref = min((r for _, r in runs), key=lambda r: r[1])
+    print(f"best of {args.repeat}:")
+    for name, sec, peak, total, pairs, cpu in (ours, ref):
+        print(
+            f"{name:28} {sec:8.1f} s  cpu {cpu:6.1f} s  peak {peak:6.0f} MB  "
+            f"total {total:14,.1f}  {pairs:,} pairs"
+        )
+    for o, r in runs:
+        assert abs(o[3] - r[3]) <= 1e-6 * max(1.0, r[3]), "the two methods disagree"
+    ratios = sorted(r[1] / o[1] for o, r in runs)
+    print(f"time ratio reference / maillage (best / best): {ref[1] / ours[1]:.2f}")
+    print(f"time ratio per run (same run pairs), min–max: {ratios[0]:.2f}–{ratios[-1]:.2f}")
+    cpu_ratio = min_cpu(runs, 1) / min_cpu(runs, 0)
+    print(f"cpu time ratio reference / maillage (best / best): {cpu_ratio:.2f}")
     print(f"peak memory ratio reference / maillage: {ref[2] / ours[2]:.2f}")
+    print(f"peak memory maillage: {max(o[2] for o, _ in runs):,.0f} MB (limit 4 096 MB)")
 
 
 if __name__ == "__main__":

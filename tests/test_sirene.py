@@ -145,6 +145,30 @@ def test_bad_values_counted_with_lines(flows):
     assert "head office is not in the stock" in text and "line(s) 13" in text
 
 
+def test_unsorted_stock_gives_the_same_links(tmp_path):
+    # the published stock is sorted by SIRET; a reordered one takes the general path
+    path = _rewrite(tmp_path, "StockEtablissement_utf8.csv", lambda rs: [rs[0], *reversed(rs[1:])])
+    f = S.read_sirene([path])
+    assert f.counts["etab_duplicate_siret"] == 0
+    assert _pairs(f.hq) == _pairs(S.read_sirene([ETAB]).hq)
+
+
+def test_repeated_siret_counted_and_first_kept(tmp_path):
+    def repeat(rows):
+        copy = list(rows[1])  # 10000000100011, Paris head office, band 12
+        i = S.ETABLISSEMENT_COLUMNS.index("trancheEffectifsEtablissement")
+        copy[i] = "53"  # a copy that would weigh 10 000 if it were kept
+        return [*rows, copy]
+
+    path = _rewrite(tmp_path, "StockEtablissement_utf8.csv", repeat)
+    f = S.read_sirene([path])
+    assert f.counts["etab_duplicate_siret"] == 1
+    text = "\n".join(f.warnings)
+    assert "SIRET(s) listed more than once (first kept)" in text
+    assert "line(s) 24)" in text  # the copy, appended after the 22 data rows
+    assert _pairs(f.hq) == _pairs(S.read_sirene([ETAB]).hq)
+
+
 # -- transfers --------------------------------------------------------------------------------
 
 

@@ -28,7 +28,8 @@ Two flow kinds are derived (direction conventions of :mod:`maillage._schema`):
     every *active* establishment (``etatAdministratifEtablissement = 'A'``) is linked from the
     place of its head office to its own place. The head office of a siren is the establishment
     ``siren || nicSiegeUniteLegale`` when the legal-units file is given and that establishment
-    is in the stock, else the establishment of the same siren flagged
+    is in the stock, else the establishment of the same siren (the first nine digits of its
+    SIRET) flagged
     ``etablissementSiege = true`` (an active one first). Links inside one commune are kept (a
     single-site firm controls its own jobs): so ``inflow / destination_total`` of a territory
     is the share of its (weighted) establishments controlled from outside. Breakdown:
@@ -62,9 +63,13 @@ Bad input
     and flagged abroad, and old commune codes are mapped to the reference, by
     :func:`maillage.build.store_flows`.
 
-Volumes: about 44 M establishments and 10 M succession links nationally (several GB). The
-files are streamed by DuckDB into a temporary on-disk database (only the used columns), with a
-memory limit, never loaded whole into Python.
+Volumes: about 44 M establishments and 10 M succession links nationally (several GB). Each
+file is read ONCE by DuckDB, in parallel, straight into a compact typed table (SIRET as an
+integer, place, flags, band weight, section code: about 40 bytes a row) in an in-memory
+database that spills to a temporary folder beyond ``memory_limit``; every check is then one
+scan of that table (sample lines only for the checks that hit), and repeated SIRETs are looked
+for with one streaming pass when the stock is sorted by SIRET, as published. Nothing is loaded
+whole into Python.
 """
 
 from __future__ import annotations
@@ -87,10 +92,12 @@ from maillage._errors import SourceError, ValidationError
 from maillage.sources._files import (
     DESCRIPTIONS,
     OpenedFile,
+    csv_scan_sql,
     open_table_file,
+    quote_ident,
     require_separator,
+    run_scan,
     sniff_header,
-    stage_csv,
 )
 
 log = logging.getLogger("maillage")
@@ -323,7 +330,7 @@ SECTION_LABELS_FR: dict[str, str] = {
 MEASURES: tuple[str, ...] = ("jobs", "establishments")
 
 #: Bump when the derivation changes: it enters the checksum, so a re-import is not skipped.
-METHOD_VERSION = "sirene-1"
+METHOD_VERSION = "sirene-2"
 
 #: Sample lines quoted per kind of bad value.
 _SAMPLES = 5
@@ -503,14 +510,15 @@ class SireneFlows:
 def workspace(
     tmp_dir: str | Path | None = None, *, memory_limit: str = "2GB", threads: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB database in a temporary folder (spills to disk), removed on exit."""
+    """An in-memory DuckDB database that spills to a temporary folder beyond ``memory_limit``."""
     with tempfile.TemporaryDirectory(prefix="maillage-sirene-", dir=tmp_dir) as tmp:
-        con = duckdb.connect(str(Path(tmp) / "sirene.duckdb"))
+        con = duckdb.connect(":memory:")
         try:
             con.execute("SET autoinstall_known_extensions=false")
             con.execute("SET autoload_known_extensions=false")
             con.execute(f"SET temp_directory='{tmp}'")
             con.execute(f"SET memory_limit='{memory_limit}'")
+            # staged tables keep file order: their ``rowid + 2`` is the file line
             con.execute("SET preserve_insertion_order=true")
             con.execute("SET enable_progress_bar=false")
             if threads:
@@ -550,174 +558,215 @@ def _stage(
     what: str,
     expected: str,
     prefer: str,
+    select: str | None = None,
 ) -> tuple[int, str, str]:
-    """Stage the needed columns as text, in file order; returns (rows, display, sha256)."""
+    """Read the file once into ``table``, in file order; returns (rows, display, sha256).
+
+    ``select`` turns the text columns into the compact typed columns the derivation needs
+    (default: the ``needed`` columns as text). ``rowid + 2`` of the table is the file line.
+    """
     with open_table_file(path, prefer_member=(prefer,)) as opened:
         if opened.format == "xlsx":
             raise SourceError(
                 f"{what} is published as a zipped CSV, not as a workbook.", path=opened.display
             )
         _check_columns(opened, needed, what, expected)
-        # the staged table keeps file order: its ``rowid + 2`` is the file line (header = 1)
-        rows = stage_csv(con, opened, needed, table=table)
+        columns = select or ", ".join(quote_ident(c) for c in needed)
+        run_scan(
+            con,
+            opened,
+            lambda o: f"CREATE OR REPLACE TABLE {table} AS SELECT {columns} FROM {csv_scan_sql(o)}",
+        )
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         return rows, opened.display, opened.sha256
 
 
-def _lines(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    rows = con.execute(f"SELECT _line FROM ({sql}) ORDER BY _line LIMIT {_SAMPLES}").fetchall()
+@dataclass(frozen=True)
+class _Check:
+    """A kind of bad value: its count key, the SQL condition of a bad row, the message."""
+
+    key: str
+    where: str
+    message: str
+    left_out: bool = True
+
+
+def _sample_lines(con: duckdb.DuckDBPyConnection, table: str, where: str, line: str) -> str:
+    rows = con.execute(
+        f"SELECT {line} AS _l FROM {table} WHERE {where} ORDER BY _l LIMIT {_SAMPLES}"
+    ).fetchall()
     return ", ".join(str(r[0]) for r in rows)
 
 
-def _count_bad(
+def _report(
     con: duckdb.DuckDBPyConnection,
     flows: SireneFlows,
-    key: str,
-    sql: str,
-    message: str,
+    table: str,
+    checks: Sequence[_Check],
     display: str,
-) -> int:
-    """Count the rows of ``sql``; when any, add a warning with sample lines."""
-    n = int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
-    flows.counts[key] = n
-    if n:
-        flows.warnings.append(
-            f"{display}: {n:,} {message}; left out (e.g. line(s) {_lines(con, sql)})"
-        )
-    return n
+    line: str = "rowid + 2",
+) -> None:
+    """Count every check in one scan of ``table``; a warning with sample lines for each hit."""
+    counts = con.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {c.where})" for c in checks)
+        + f" FROM {table}"
+    ).fetchall()[0]
+    for check, n in zip(checks, counts, strict=True):
+        flows.counts[check.key] = int(n)
+        if n:
+            tail = "; left out" if check.left_out else ""
+            lines = _sample_lines(con, table, check.where, line)
+            flows.warnings.append(
+                f"{display}: {int(n):,} {check.message}{tail} (e.g. line(s) {lines})"
+            )
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> None:
-    weights = pa.table(
-        {
-            "tranche": list(HEADCOUNT_MIDPOINTS),
-            "w": list(HEADCOUNT_MIDPOINTS.values()),
-        }
-    )
-    divisions = [f"{d:02d}" for _, lo, hi in NAF_SECTIONS for d in range(lo, hi + 1)]
-    letters = [s for s, lo, hi in NAF_SECTIONS for _ in range(lo, hi + 1)]
-    naf = pa.table({"division": divisions, "section": letters})
-    con.register("_w", weights)
-    con.register("_naf", naf)
-    con.execute("CREATE OR REPLACE TABLE band_weight AS SELECT * FROM _w")
-    con.execute("CREATE OR REPLACE TABLE naf_section AS SELECT * FROM _naf")
-    con.unregister("_w")
-    con.unregister("_naf")
+def _siret(column: str) -> str:
+    """SQL: the SIRET as BIGINT when it is exactly 14 digits, else NULL."""
+    return f"CASE WHEN regexp_full_match({column}, '[0-9]{{14}}') THEN {column}::BIGINT END"
 
 
-_SIRET_OK = "regexp_full_match(coalesce({c}, ''), '[0-9]{{14}}')"
+def _section_lookup() -> str:
+    """100 characters: the NAF section letter of each division 00–99 (``?`` for none)."""
+    letters = ["?"] * 100
+    for letter, lo, hi in NAF_SECTIONS:
+        for division in range(lo, hi + 1):
+            letters[division] = letter
+    return "".join(letters)
+
+
+def _etab_select() -> str:
+    """The establishments stock as compact typed columns, computed while the CSV is read.
+
+    ``weight`` is the band midpoint (NULL for an empty or unknown band); ``section`` is the
+    ASCII code of the NAF section letter, so the table stays small for the national stock.
+    """
+    bands = " ".join(f"WHEN '{k}' THEN {v!r}" for k, v in HEADCOUNT_MIDPOINTS.items())
+    division = "substr(activitePrincipaleEtablissement, 1, 2)"
+    return f"""
+        {_siret("siret")} AS siret,
+        coalesce(nullif(trim(codeCommuneEtablissement), ''),
+                 nullif(trim(codePaysEtrangerEtablissement), '')) AS place,
+        coalesce(etablissementSiege = 'true', false) AS siege,
+        coalesce(etatAdministratifEtablissement = 'A', false) AS active,
+        coalesce(etatAdministratifEtablissement, '') IN ('A', 'F') AS state_ok,
+        (CASE trancheEffectifsEtablissement {bands} END)::FLOAT AS weight,
+        weight IS NULL AND coalesce(trancheEffectifsEtablissement <> '', false) AS bad_band,
+        ascii(CASE WHEN nomenclatureActivitePrincipaleEtablissement = 'NAFRev2'
+                    AND regexp_full_match({division}, '[0-9][0-9]')
+              THEN substr('{_section_lookup()}', {division}::INTEGER + 1, 1)
+              ELSE '?' END)::UTINYINT AS section,
+        TRY_CAST(substr(dateDernierTraitementEtablissement, 1, 10) AS DATE) AS treated
+    """
+
+
+_UL_SELECT = """
+    CASE WHEN regexp_full_match(siren || lpad(nicSiegeUniteLegale, 5, '0'), '[0-9]{14}')
+         THEN (siren || lpad(nicSiegeUniteLegale, 5, '0'))::BIGINT END AS hq_siret
+"""
+
+_SUCC_SELECT = f"""
+    {_siret("siretEtablissementPredecesseur")} AS pred,
+    {_siret("siretEtablissementSuccesseur")} AS succ,
+    year(try_strptime(dateLienSuccession, '%Y-%m-%d')) AS year,
+    coalesce(transfertSiege = 'true', false) AS transfert,
+    coalesce(continuiteEconomique = 'true', false) AS continuite
+"""
 
 
 def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, disp: str) -> None:
-    """Checks on the stock, then ``etab``: one clean row per SIRET with place, weight, section."""
-    bad_siret = f"SELECT rowid + 2 AS _line FROM etab_in WHERE NOT {_SIRET_OK.format(c='siret')}"
-    _count_bad(
-        con,
-        flows,
-        "etab_bad_siret",
-        bad_siret,
-        "establishment(s) whose SIRET is not 14 digits",
-        disp,
-    )
-    bad_band = (
-        "SELECT rowid + 2 AS _line FROM etab_in e "
-        "WHERE coalesce(trancheEffectifsEtablissement, '') <> '' "
-        "AND trancheEffectifsEtablissement NOT IN (SELECT tranche FROM band_weight)"
-    )
-    _count_bad(
-        con,
-        flows,
-        "etab_bad_band",
-        bad_band,
-        "establishment(s) with an unknown headcount band (trancheEffectifsEtablissement; "
-        "weighted 0, kept)",
-        disp,
-    )
-    # the bad-band rows are kept with weight 0; only the message says "left out": fix wording
-    if flows.counts["etab_bad_band"]:
-        flows.warnings[-1] = flows.warnings[-1].replace("; left out", "")
-    no_place = (
-        "SELECT rowid + 2 AS _line FROM etab_in "
-        "WHERE coalesce(trim(codeCommuneEtablissement), '') = '' "
-        "AND coalesce(trim(codePaysEtrangerEtablissement), '') = '' "
-        f"AND {_SIRET_OK.format(c='siret')}"
-    )
-    _count_bad(
-        con,
-        flows,
-        "etab_no_place",
-        no_place,
-        "establishment(s) with neither commune (codeCommuneEtablissement) nor country "
-        "(codePaysEtrangerEtablissement)",
-        disp,
-    )
-    bad_state = (
-        "SELECT rowid + 2 AS _line FROM etab_in WHERE coalesce(etatAdministratifEtablissement, '') "
-        f"NOT IN ('A', 'F') AND {_SIRET_OK.format(c='siret')}"
-    )
-    _count_bad(
-        con,
-        flows,
-        "etab_bad_state",
-        bad_state,
-        "establishment(s) whose etatAdministratifEtablissement is neither A nor F "
-        "(not counted as active)",
-        disp,
-    )
-    if flows.counts["etab_bad_state"]:
-        flows.warnings[-1] = flows.warnings[-1].replace("; left out", "")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE etab AS
-        SELECT e.siret, e.siren, e.nic, e.rowid + 2 AS _line,
-               coalesce(nullif(trim(e.codeCommuneEtablissement), ''),
-                        nullif(trim(e.codePaysEtrangerEtablissement), '')) AS place,
-               e.etablissementSiege = 'true' AS siege,
-               e.etatAdministratifEtablissement = 'A' AS active,
-               coalesce(w.w, 0.0) AS weight,
-               CASE WHEN e.nomenclatureActivitePrincipaleEtablissement = 'NAFRev2'
-                    THEN coalesce(n.section, '?') ELSE '?' END AS section
-        FROM etab_in e
-        LEFT JOIN band_weight w ON w.tranche = e.trancheEffectifsEtablissement
-        LEFT JOIN naf_section n ON n.division = substr(e.activitePrincipaleEtablissement, 1, 2)
-        WHERE {_SIRET_OK.format(c="e.siret")}
-        """
-    )
-    dup = "SELECT min(_line) AS _line FROM etab GROUP BY siret HAVING count(*) > 1"
-    _count_bad(
-        con, flows, "etab_duplicate_siret", dup, "SIRET(s) listed more than once (first kept)", disp
-    )
-    if flows.counts["etab_duplicate_siret"]:
+    """Checks on the stock, then ``etab_ok``: one row per valid SIRET (the first listed)."""
+    ok = "siret IS NOT NULL"
+    checks = [
+        _Check("etab_bad_siret", "siret IS NULL", "establishment(s) whose SIRET is not 14 digits"),
+        _Check(
+            "etab_bad_band",
+            "bad_band",
+            "establishment(s) with an unknown headcount band (trancheEffectifsEtablissement; "
+            "weighted 0, kept)",
+            left_out=False,
+        ),
+        _Check(
+            "etab_no_place",
+            f"place IS NULL AND {ok}",
+            "establishment(s) with neither commune (codeCommuneEtablissement) nor country "
+            "(codePaysEtrangerEtablissement)",
+        ),
+        _Check(
+            "etab_bad_state",
+            f"NOT state_ok AND {ok}",
+            "establishment(s) whose etatAdministratifEtablissement is neither A nor F "
+            "(not counted as active)",
+            left_out=False,
+        ),
+    ]
+    _report(con, flows, "etab", checks, disp)
+    columns = "siret, siret // 100000 AS siren, place, siege, active, weight, section"
+    dup = 0 if _increasing(con) else _duplicates(con)
+    flows.counts["etab_duplicate_siret"] = dup
+    if not dup:
         con.execute(
-            "CREATE OR REPLACE TABLE etab AS SELECT * FROM etab "
-            "QUALIFY row_number() OVER (PARTITION BY siret ORDER BY _line) = 1"
+            f"CREATE OR REPLACE VIEW etab_ok AS SELECT {columns}, rowid + 2 AS line FROM etab "
+            f"WHERE {ok}"
         )
+        return
+    con.execute(
+        f"CREATE OR REPLACE TABLE etab_ok AS SELECT {columns}, rowid + 2 AS line, "
+        "row_number() OVER (PARTITION BY siret ORDER BY rowid) AS copy FROM etab "
+        f"WHERE {ok}"
+    )
+    lines = _sample_lines(con, "etab_ok", "copy > 1", "line")
+    flows.warnings.append(
+        f"{disp}: {dup:,} SIRET(s) listed more than once (first kept); the other copies left "
+        f"out (e.g. line(s) {lines})"
+    )
+    con.execute("DELETE FROM etab_ok WHERE copy > 1")
+
+
+def _increasing(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the valid SIRETs are strictly increasing in file order (so none is repeated).
+
+    The published stock is sorted by SIRET: one streaming pass then replaces the hash
+    aggregation that finds repeated SIRETs (several seconds on the national stock).
+    """
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE siret <= previous) FROM ("
+        "SELECT siret, lag(siret) OVER () AS previous FROM etab WHERE siret IS NOT NULL)"
+    ).fetchall()[0]
+    return int(row[0]) == 0
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection) -> int:
+    """Number of SIRETs listed more than once."""
+    row = con.execute(
+        "SELECT count(*) FROM (SELECT siret FROM etab WHERE siret IS NOT NULL "
+        "GROUP BY siret HAVING count(*) > 1)"
+    ).fetchall()[0]
+    return int(row[0])
 
 
 def _stock_year(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date | None]:
-    row = con.execute(
-        "SELECT max(try_strptime(substr(dateDernierTraitementEtablissement, 1, 10), '%Y-%m-%d'))"
-        " FROM etab_in"
-    ).fetchall()[0]
-    latest = row[0] if row else None
+    latest = con.execute("SELECT max(treated) FROM etab").fetchall()[0][0]
     if latest is None:
         return dt.date.today().year, None
-    return latest.year, latest.date()
+    return latest.year, latest
 
 
 def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool, disp: str) -> None:
     """Head office of each siren, then head-office place → establishment place, by section."""
+    # an active flagged establishment first, then the first listed (2^40 > any line number)
     flagged = """
-        SELECT siren, arg_max(place, (active::INT, -_line)) AS place
-        FROM etab WHERE siege GROUP BY siren
+        SELECT siren, arg_max(place, active::BIGINT * 1099511627776 - line) AS place
+        FROM etab_ok WHERE siege GROUP BY siren
     """
     if have_ul:
         con.execute(
             f"""
             CREATE OR REPLACE TABLE hq AS
             WITH by_ul AS (
-                SELECT u.siren, e.place FROM ul u
-                JOIN etab e ON e.siret = u.siren || lpad(u.nicSiegeUniteLegale, 5, '0')
+                SELECT e.siren, e.place FROM ul u JOIN etab_ok e ON e.siret = u.hq_siret
             ), by_flag AS ({flagged})
             SELECT coalesce(by_ul.siren, by_flag.siren) AS siren,
                    coalesce(by_ul.place, by_flag.place) AS place
@@ -726,41 +775,45 @@ def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool,
         )
     else:
         con.execute(f"CREATE OR REPLACE TABLE hq AS {flagged}")
-    no_hq = """
-        SELECT e._line FROM etab e LEFT JOIN hq h ON h.siren = e.siren
-        WHERE e.active AND e.place IS NOT NULL AND h.place IS NULL
-    """
-    _count_bad(
-        con,
-        flows,
-        "hq_not_found",
-        no_hq,
-        "active establishment(s) whose head office is not in the stock (no establishment "
-        "of the same siren flagged etablissementSiege=true"
-        + (" nor siren||nicSiegeUniteLegale" if have_ul else "")
-        + ")",
-        disp,
-    )
-    weight = "e.weight" if flows.measure == "jobs" else "1.0"
+    weight = "coalesce(e.weight, 0)::DOUBLE" if flows.measure == "jobs" else "1.0"
+    # one join for the links and for the establishments whose head office is not found
+    # (origin NULL)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE hq_pairs AS
         SELECT h.place AS origin, e.place AS destination, e.section,
                sum({weight}) AS value, count(*) AS n
-        FROM etab e JOIN hq h ON h.siren = e.siren
-        WHERE e.active AND e.place IS NOT NULL AND h.place IS NOT NULL
+        FROM etab_ok e LEFT JOIN hq h ON h.siren = e.siren
+        WHERE e.active AND e.place IS NOT NULL
         GROUP BY ALL
         """
     )
     row = con.execute(
-        "SELECT coalesce(sum(n), 0), coalesce(sum(value), 0), "
+        "SELECT coalesce(sum(n) FILTER (WHERE origin IS NULL), 0), "
+        "coalesce(sum(n) FILTER (WHERE origin IS NOT NULL), 0), "
+        "coalesce(sum(value) FILTER (WHERE origin IS NOT NULL), 0), "
         "coalesce(sum(n) FILTER (WHERE origin <> destination), 0), "
-        "coalesce(sum(n) FILTER (WHERE value = 0), 0) FROM hq_pairs"
+        "coalesce(sum(n) FILTER (WHERE value = 0 AND origin IS NOT NULL), 0) FROM hq_pairs"
     ).fetchall()[0]
-    flows.counts["hq_establishments_linked"] = int(row[0])
-    flows.counts["hq_value"] = float(row[1])
-    flows.counts["hq_establishments_other_commune"] = int(row[2])
-    flows.counts["hq_establishments_zero_weight"] = int(row[3])
+    not_found = int(row[0])
+    flows.counts["hq_not_found"] = not_found
+    if not_found:
+        lines = _sample_lines(
+            con,
+            "etab_ok e LEFT JOIN hq h ON h.siren = e.siren",
+            "e.active AND e.place IS NOT NULL AND h.place IS NULL",
+            "e.line",
+        )
+        flows.warnings.append(
+            f"{disp}: {not_found:,} active establishment(s) whose head office is not in the "
+            "stock (no establishment of the same siren flagged etablissementSiege=true"
+            + (" nor siren||nicSiegeUniteLegale" if have_ul else "")
+            + f"); left out (e.g. line(s) {lines})"
+        )
+    flows.counts["hq_establishments_linked"] = int(row[1])
+    flows.counts["hq_value"] = float(row[2])
+    flows.counts["hq_establishments_other_commune"] = int(row[3])
+    flows.counts["hq_establishments_zero_weight"] = int(row[4])
     if flows.counts["hq_establishments_zero_weight"]:
         flows.warnings.append(
             f"{flows.counts['hq_establishments_zero_weight']:,} linked active establishment(s) "
@@ -768,21 +821,20 @@ def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool,
             "hq_link flows (import with measure 'establishments' to count them)"
         )
     flows.counts["active_establishments"] = int(
-        con.execute("SELECT count(*) FROM etab WHERE active").fetchall()[0][0]
+        con.execute("SELECT count(*) FROM etab_ok WHERE active").fetchall()[0][0]
     )
     flows.hq = (
         con.sql(
             "SELECT origin, destination, sum(value)::DOUBLE AS value FROM hq_pairs "
-            "GROUP BY ALL HAVING sum(value) > 0 ORDER BY origin, destination"
+            "WHERE origin IS NOT NULL GROUP BY ALL HAVING sum(value) > 0"
         )
         .to_arrow_table()
         .cast(FLOW_SCHEMA)
     )
     flows.hq_breakdown = (
         con.sql(
-            "SELECT origin, destination, 'section' AS dimension, section AS category, "
-            "sum(value)::DOUBLE AS value FROM hq_pairs WHERE value > 0 "
-            "GROUP BY ALL ORDER BY origin, destination, category"
+            "SELECT origin, destination, 'section' AS dimension, chr(section) AS category, "
+            "value::DOUBLE AS value FROM hq_pairs WHERE value > 0 AND origin IS NOT NULL"
         )
         .to_arrow_table()
         .cast(BREAKDOWN_SCHEMA)
@@ -797,78 +849,62 @@ def _transfers(
     disp: str,
 ) -> None:
     """Succession links → predecessor place → successor place, per year of the link."""
-    bad = (
-        "SELECT rowid + 2 AS _line FROM succ_in WHERE NOT "
-        f"{_SIRET_OK.format(c='siretEtablissementPredecesseur')}"
-        f" OR NOT {_SIRET_OK.format(c='siretEtablissementSuccesseur')}"
-    )
-    _count_bad(
-        con, flows, "succ_bad_siret", bad, "succession link(s) whose SIRET is not 14 digits", disp
-    )
-    bad_date = (
-        "SELECT rowid + 2 AS _line FROM succ_in "
-        "WHERE try_strptime(coalesce(dateLienSuccession, ''), "
-        "'%Y-%m-%d') IS NULL OR year(try_strptime(dateLienSuccession, '%Y-%m-%d')) NOT "
-        f"BETWEEN 1900 AND {last_complete + 1}"
-    )
-    _count_bad(
+    date_ok = f"year BETWEEN 1900 AND {last_complete + 1}"
+    _report(
         con,
         flows,
-        "succ_bad_date",
-        bad_date,
-        "succession link(s) whose dateLienSuccession is not a date AAAA-MM-JJ",
+        "succ_in",
+        [
+            _Check(
+                "succ_bad_siret",
+                "pred IS NULL OR succ IS NULL",
+                "succession link(s) whose SIRET is not 14 digits",
+            ),
+            _Check(
+                "succ_bad_date",
+                f"year IS NULL OR NOT ({date_ok})",
+                "succession link(s) whose dateLienSuccession is not a date AAAA-MM-JJ",
+            ),
+        ],
         disp,
     )
+    weight = "coalesce(p.weight, 0)::DOUBLE" if flows.measure == "jobs" else "1.0"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE succ AS
-        SELECT siretEtablissementPredecesseur AS pred, siretEtablissementSuccesseur AS succ,
-               year(strptime(dateLienSuccession, '%Y-%m-%d')) AS year,
-               coalesce(transfertSiege, '') = 'true' AS transfert,
-               coalesce(continuiteEconomique, '') = 'true' AS continuite,
-               rowid + 2 AS _line
-        FROM succ_in
-        WHERE {_SIRET_OK.format(c="siretEtablissementPredecesseur")}
-          AND {_SIRET_OK.format(c="siretEtablissementSuccesseur")}
-          AND try_strptime(dateLienSuccession, '%Y-%m-%d') IS NOT NULL
-          AND year(try_strptime(dateLienSuccession, '%Y-%m-%d'))
-              BETWEEN 1900 AND {last_complete + 1}
+        SELECT s.year, s.transfert, s.continuite, s.pred, s.rowid + 2 AS line,
+               p.place AS origin, q.place AS destination, {weight} AS w,
+               p.siret IS NOT NULL AND q.siret IS NOT NULL AS in_stock
+        FROM succ_in s
+        LEFT JOIN etab_ok p ON p.siret = s.pred LEFT JOIN etab_ok q ON q.siret = s.succ
+        WHERE s.pred IS NOT NULL AND s.succ IS NOT NULL AND s.{date_ok}
         """
     )
-    missing = """
-        SELECT s._line FROM succ s
-        LEFT JOIN etab p ON p.siret = s.pred LEFT JOIN etab q ON q.siret = s.succ
-        WHERE p.siret IS NULL OR q.siret IS NULL
-    """
-    _count_bad(
+    _report(
         con,
         flows,
-        "succ_not_in_stock",
-        missing,
-        "succession link(s) to an establishment absent from the stock",
+        "succ",
+        [
+            _Check(
+                "succ_not_in_stock",
+                "NOT in_stock",
+                "succession link(s) to an establishment absent from the stock",
+            ),
+            _Check(
+                "succ_no_place",
+                "in_stock AND (origin IS NULL OR destination IS NULL)",
+                "succession link(s) whose predecessor or successor has no commune nor country",
+            ),
+        ],
         disp,
+        line="line",
     )
-    no_place = """
-        SELECT s._line FROM succ s JOIN etab p ON p.siret = s.pred JOIN etab q ON q.siret = s.succ
-        WHERE p.place IS NULL OR q.place IS NULL
-    """
-    _count_bad(
-        con,
-        flows,
-        "succ_no_place",
-        no_place,
-        "succession link(s) whose predecessor or successor has no commune nor country",
-        disp,
-    )
-    weight = "p.weight" if flows.measure == "jobs" else "1.0"
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TABLE tr_pairs AS
         WITH ok AS (
-            SELECT s.*, p.place AS origin, q.place AS destination, {weight} AS w,
-                   count(*) OVER (PARTITION BY s.pred, s.year) AS n_succ
-            FROM succ s JOIN etab p ON p.siret = s.pred JOIN etab q ON q.siret = s.succ
-            WHERE p.place IS NOT NULL AND q.place IS NOT NULL
+            SELECT *, count(*) OVER (PARTITION BY pred, year) AS n_succ FROM succ
+            WHERE in_stock AND origin IS NOT NULL AND destination IS NOT NULL
         )
         SELECT year, origin, destination, transfert, continuite,
                sum(w / n_succ) AS value, sum(1.0 / n_succ) AS links
@@ -913,6 +949,11 @@ def _transfers(
             """
         ).to_arrow_table()
         flows.transfers[year] = (f.cast(FLOW_SCHEMA), b.cast(BREAKDOWN_SCHEMA))
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    # not ``schema.empty_table()`` nor ``pa.array([])``: they import pandas (half a second)
+    return pa.Table.from_batches([], schema=schema)
 
 
 def _years_text(years: Sequence[int]) -> str:
@@ -965,8 +1006,8 @@ def read_sirene(
         paths = [paths]
     files = classify(paths)
     flows = SireneFlows(
-        hq=FLOW_SCHEMA.empty_table(),
-        hq_breakdown=BREAKDOWN_SCHEMA.empty_table(),
+        hq=_empty(FLOW_SCHEMA),
+        hq_breakdown=_empty(BREAKDOWN_SCHEMA),
         hq_vintage=0,
         transfers={},
         measure=measure,
@@ -979,23 +1020,22 @@ def read_sirene(
             f"files not used (not a stock file we read): {', '.join(files.ignored)}"
         )
     with workspace(tmp_dir, memory_limit=memory_limit, threads=threads) as con:
-        _tables(con)
         say("Lecture du stock des établissements Sirene", 0.05)
         n, disp, sha = _stage(
             con,
             files.etablissements,
             _NEED_ETAB,
-            "etab_in",
+            "etab",
             "a Sirene establishments stock",
             "sirene_etablissement",
             "StockEtablissement",
+            select=_etab_select(),
         )
         flows.rows["etablissements"], flows.files["etablissements"] = n, disp
         flows.sha256["etablissements"] = sha
         year, latest = _stock_year(con)
         flows.hq_vintage = year
         _prepare_establishments(con, flows, disp)
-        con.execute("DROP TABLE etab_in")
         have_ul = files.unites_legales is not None
         if files.unites_legales is not None:
             say("Lecture du stock des unités légales", 0.3)
@@ -1007,6 +1047,7 @@ def read_sirene(
                 "a Sirene legal units stock",
                 "sirene_unite_legale",
                 "StockUniteLegale",
+                select=_UL_SELECT,
             )
             flows.rows["unites_legales"], flows.files["unites_legales"] = n, disp_ul
             flows.sha256["unites_legales"] = sha
@@ -1022,6 +1063,7 @@ def read_sirene(
                 "a Sirene succession links stock",
                 "sirene_succession",
                 "StockEtablissementLiensSuccession",
+                select=_SUCC_SELECT,
             )
             flows.rows["successions"], flows.files["successions"] = n, disp_s
             flows.sha256["successions"] = sha
