@@ -6,9 +6,11 @@ Generates a ``StockEtablissement_utf8.csv`` with the real 3.11 header (53 column
 ``hq_link`` flows with both methods, each in its own fresh process so that peak memory
 (``ru_maxrss``) and CPU time (user + system, all threads) are each process's own:
 
-- maillage: :func:`maillage.sources.sirene.read_sirene` (one parallel DuckDB pass over the CSV
-  into a compact typed in-memory table that spills beyond the 2 GB memory limit, then SQL
-  checks and aggregation; the SHA-256 of the file is computed alongside);
+- maillage: :func:`maillage.sources.sirene.read_sirene` (one-pass numba scanner over the CSV
+  into typed columns, the SHA-256 computed in a parallel thread, then a DuckDB in-memory table
+  that spills beyond the 2 GB memory limit, SQL checks and aggregation). The numba import and
+  cache load are inside the measured time; the script says whether the kernel's cache was warm
+  (a cold cache compiles it during run 1, about 15–20 s);
 - reference: pandas ``read_csv(chunksize=…, usecols=…, dtype=str)`` chunked baseline, keeping
   only the used columns in memory, resolving head offices and summing band midpoints.
 
@@ -21,17 +23,18 @@ with the CPU-time ratio, which does not.
     .venv/bin/python benchmarks/bench_sirene.py --rows 2000000 --repeat 3
     .venv/bin/python benchmarks/bench_sirene.py --rows 10000000 --repeat 1
 
-Measured (2 shared cores, load average 5–9 from other jobs, 2026-11-25):
+Measured (2 shared cores, load average 5–8 from other jobs, numba cache warm, 2026-11-25):
 
-- 2 M rows (299 MB): maillage 15.2–20.9 s, 5.9–6.9 s CPU, peak 405–464 MB; pandas
-  17.5–29.9 s, 11.0–11.9 s CPU, peak 709–724 MB. Time ratio 1.15–1.74, CPU ratio 1.60–1.98.
-- 10 M rows (1.49 GB): maillage 88.2 s, 29.7 s CPU, peak 1 275 MB; pandas 137.0 s, 54.0 s
-  CPU, peak 2 488 MB. Time ratio 1.55, CPU ratio 1.82.
+- 2 M rows (299 MB): maillage 6.4–8.0 s, 5.2–5.3 s CPU, peak 600–609 MB; pandas 10.7–24.2 s,
+  10.5–11.4 s CPU, peak 706–725 MB. Time ratio 1.69–3.04, CPU ratio 1.99–2.19.
+- 10 M rows (1.49 GB): maillage 32.0 s, 20.1 s CPU, peak 1 457 MB; pandas 122.4 s, 58.2 s
+  CPU, peak 2 501 MB. Time ratio 3.82, CPU ratio 2.89.
 
-The issue's target (at least 5x faster) is NOT met: DuckDB's parse of the 53-column CSV alone
-costs about 1.8 s of CPU per 2 M rows, a sixth of the whole pandas baseline (about 11.5 s of
-CPU), and under load the second core brings nothing. The previous two-pass reader (on-disk
-staging, one query per check) took 16.3 s of CPU on the same 2 M rows.
+The issue's target (at least 5x faster) is NOT met. The DuckDB reader of the previous round
+measured 1.15–1.74 (2 M) and 1.55 (10 M) time ratios, CPU ratios 1.60–1.98 and 1.82. What is
+left after the scan (about 7 s of CPU per 10 M rows, estimated from a 2 M profile): numba
+import and cache load (about 1.5 s, fixed), SHA-256 (about 1.5 s per 10 M rows, other core),
+building the DuckDB table and the head-office join and aggregation on text place codes.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def run_maillage(path: str, queue: mp.Queue) -> None:
     seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     total = float(sum(flows.hq.column("value").to_pylist()))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(("maillage (DuckDB)", seconds, peak, total, flows.hq.num_rows, cpu))
+    queue.put(("maillage (numba + DuckDB)", seconds, peak, total, flows.hq.num_rows, cpu))
 
 
 def run_pandas(path: str, queue: mp.Queue) -> None:
@@ -141,6 +144,14 @@ def run_pandas(path: str, queue: mp.Queue) -> None:
     queue.put(("pandas chunked (reference)", seconds, peak, float(out.sum()), len(out), cpu))
 
 
+def _numba_cache_state() -> str:
+    """Whether the scanner's compiled kernel is already cached (else run 1 compiles it)."""
+    import maillage.sources
+
+    cache = Path(maillage.sources.__file__).parent / "__pycache__"
+    return "warm" if any(cache.glob("_sirene_scan.scan-*.nbi")) else "cold (run 1 compiles)"
+
+
 def measure(target, path: Path) -> tuple[str, float, float, float, int, float]:
     """Run ``target`` in a fresh process: its peak memory is its own."""
     ctx = mp.get_context("spawn")
@@ -177,6 +188,7 @@ def main() -> None:
         with path.open("rb") as fh:
             rows = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 24), b"")) - 1
         print(f"file: {path.name}, {rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB")
+        print(f"numba cache of the scanner before the first run: {_numba_cache_state()}")
         runs: list[tuple[tuple, tuple]] = []
         for i in range(args.repeat):
             ours = measure(run_maillage, path)

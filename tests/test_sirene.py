@@ -350,3 +350,141 @@ def test_cli_sirene(tmp_path, reference_db, monkeypatch):
     bad = CliRunner().invoke(app, ["sirene", str(tmp_path / "missing.zip")])
     assert bad.exit_code == 1
     assert "not found" in bad.output
+
+
+# -- the numba scanner against the DuckDB reader -----------------------------------------------
+
+
+def _rows() -> list[list[str]]:
+    return list(csv.reader(io.StringIO(_csv_text(ETAB))))
+
+
+def _write(path: Path, rows: list[list[str]], *, end: str = "\n", **kw) -> Path:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator=end, **kw).writerows(rows)
+    path.write_bytes(buf.getvalue().encode("utf-8"))
+    return path
+
+
+def _awkward(rows: list[list[str]]) -> list[list[str]]:
+    """Quoted commas and quotes, a quoted line break, codes and dates the kernel leaves to SQL."""
+    col = {name: i for i, name in enumerate(S.ETABLISSEMENT_COLUMNS)}
+    edits = {
+        1: ("libelleVoieEtablissement", 'RUE "DU PONT", 3'),
+        2: ("codeCommuneEtablissement", " 69123 "),
+        3: ("dateDernierTraitementEtablissement", "2024/11/02"),
+        4: ("complementAdresseEtablissement", 'BAT A\nETAGE 2, COULOIR "B"'),
+        5: ("codeCommuneEtablissement", '69"123'),
+        6: ("activitePrincipaleEtablissement", "4"),
+        7: ("codeCommuneEtablissement", "ÉVRY1"),
+        8: ("dateDernierTraitementEtablissement", "2024-02-30T00:00:00"),
+        9: ("codeCommuneEtablissement", "ABCDEFGHIJ"),
+        10: ("trancheEffectifsEtablissement", '1"'),
+        11: ("etablissementSiege", '"true"'),
+        12: ("siret", " 10000000100011"),
+    }
+    rows = [list(r) for r in rows]
+    for line, (name, value) in edits.items():
+        rows[line][col[name]] = value
+    return rows
+
+
+def _without_final_line_end(path: Path) -> Path:
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    return path
+
+
+VARIANTS = {
+    "lf": lambda p: _write(p, _rows()),
+    "crlf": lambda p: _write(p, _rows(), end="\r\n"),
+    "all_quoted_crlf": lambda p: _write(p, _rows(), end="\r\n", quoting=csv.QUOTE_ALL),
+    "awkward": lambda p: _write(p, _awkward(_rows())),
+    "awkward_crlf_quoted": lambda p: _write(
+        p, _awkward(_rows()), end="\r\n", quoting=csv.QUOTE_ALL
+    ),
+    "no_final_line_end": lambda p: _without_final_line_end(_write(p, _awkward(_rows()))),
+}
+
+
+def _typed_table(path: Path, scanner: bool) -> tuple[list[tuple], bool | None]:
+    with S.workspace() as con:
+        _n, _disp, _sha, increasing = S._stage_establishments(con, path, scanner=scanner)
+        return con.execute("SELECT * FROM etab ORDER BY rowid").fetchall(), increasing
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_scanner_gives_the_duckdb_typed_table(tmp_path, variant):
+    path = VARIANTS[variant](tmp_path / "StockEtablissement_utf8.csv")
+    ours, increasing = _typed_table(path, scanner=True)
+    reference, _ = _typed_table(path, scanner=False)
+    assert increasing is not None  # the scanner read it (no fallback)
+    assert len(ours) == 22
+    assert ours == reference
+
+
+def test_scanner_reads_the_published_zip():
+    ours, increasing = _typed_table(ETAB, scanner=True)
+    assert increasing is True
+    assert ours == _typed_table(ETAB, scanner=False)[0]
+
+
+@pytest.mark.parametrize("block", [5, 64, 333, 1 << 20])
+def test_scanner_blocks_cut_anywhere(tmp_path, block):
+    from maillage.sources import _sirene_scan as scan
+
+    path = _write(tmp_path / "s.csv", _awkward(_rows()), end="\r\n", quoting=csv.QUOTE_ALL)
+    header = _rows()[0]
+    start = len(path.read_bytes().split(b"\n", 1)[0]) + 1
+
+    def read(size: int) -> dict:
+        stock = scan.scan_establishments(
+            path, header, list(S.HEADCOUNT_MIDPOINTS), S._section_lookup(), start, block=size
+        )
+        places = [stock.places[i] if i >= 0 else None for i in stock.place.tolist()]
+        return {
+            "places": places,
+            "odd": stock.odd_rows.tolist(),
+            "odd_bytes": [path.read_bytes()[a:b] for a, b in zip(stock.odd_start, stock.odd_end)],
+            **{k: getattr(stock, k).tolist() for k in ("siret", "flags", "band", "section")},
+            "treated": stock.treated.tolist(),
+        }
+
+    got, whole = read(block), read(1 << 26)
+    assert got == whole
+    assert len(whole["siret"]) == 22
+    assert whole["odd"]  # the awkward rows were left to SQL
+    assert all(b.startswith(b'"') and b.endswith(b"\r\n") for b in whole["odd_bytes"])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text.replace("RUE DE LA PAIX", 'RUE "DE" LA PAIX', 1),  # quote inside
+        lambda text: text.replace("\n", "\n\n", 3).replace("\n\n", "\n", 2),  # empty line
+        lambda text: text.replace(",O\n", ",O\r", 1),  # a lone CR
+        lambda text: text.replace("\n", ",extra\n", 4).replace(",extra\n", "\n", 3),
+    ],
+)
+def test_scanner_leaves_malformed_files_to_duckdb(tmp_path, damage):
+    path = tmp_path / "StockEtablissement_utf8.csv"
+    path.write_text(damage(_csv_text(ETAB)), encoding="utf-8", newline="")
+
+    def outcome(scanner: bool):
+        try:
+            return _typed_table(path, scanner)
+        except SourceError as exc:
+            return str(exc), exc.line
+
+    assert outcome(True) == outcome(False)
+
+
+@pytest.mark.parametrize("files", [[ETAB], [DATA]])
+def test_scanner_and_duckdb_give_the_same_flows(files):
+    ours = S.read_sirene(files)
+    reference = S.read_sirene(files, scanner=False)
+    assert _pairs(ours.hq) == _pairs(reference.hq)
+    assert ours.hq_breakdown.to_pylist() == reference.hq_breakdown.to_pylist()
+    assert ours.counts == reference.counts
+    assert ours.warnings == reference.warnings
+    assert ours.sha256 == reference.sha256
+    assert sorted(ours.transfers) == sorted(reference.transfers)

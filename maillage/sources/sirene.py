@@ -63,20 +63,25 @@ Bad input
     and flagged abroad, and old commune codes are mapped to the reference, by
     :func:`maillage.build.store_flows`.
 
-Volumes: about 44 M establishments and 10 M succession links nationally (several GB). Each
-file is read ONCE by DuckDB, in parallel, straight into a compact typed table (SIRET as an
-integer, place, flags, band weight, section code: about 40 bytes a row) in an in-memory
-database that spills to a temporary folder beyond ``memory_limit``; every check is then one
-scan of that table (sample lines only for the checks that hit), and repeated SIRETs are looked
-for with one streaming pass when the stock is sorted by SIRET, as published. Nothing is loaded
-whole into Python.
+Volumes: about 44 M establishments and 10 M succession links nationally (several GB). The
+establishments stock is read ONCE by a numba byte scanner (:mod:`maillage.sources._sirene_scan`,
+64 MB blocks, strict RFC-4180) straight into compact typed columns (SIRET as an integer,
+place, flags, band, section code, date), checking on the way whether the SIRETs increase; the
+few rows whose place or date is not written plainly are computed with the same SQL as the
+DuckDB path. A file the scanner does not accept (header quoted oddly or repeated names, not
+UTF-8, a malformed row) is read by DuckDB instead, which names the malformed lines. The table
+then lives in an in-memory DuckDB database that spills to a temporary folder beyond
+``memory_limit``; every check is one scan of it (sample lines only for the checks that hit).
+The other two files are read by DuckDB in parallel. Nothing is loaded whole into Python.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import hashlib
+import io
 import logging
 import tempfile
 import zipfile
@@ -86,6 +91,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from maillage._errors import SourceError, ValidationError
@@ -582,6 +588,169 @@ def _stage(
         return rows, opened.display, opened.sha256
 
 
+def _stage_establishments(
+    con: duckdb.DuckDBPyConnection, path: Path, *, scanner: bool = True
+) -> tuple[int, str, str, bool | None]:
+    """Read the establishments stock into ``etab`` (same table as ``_stage`` with
+    ``_etab_select()``); returns (rows, display, sha256, whether the valid SIRETs strictly
+    increase — None when not known from the read).
+
+    The numba scanner (:mod:`maillage.sources._sirene_scan`) reads the CSV in one pass when
+    the file is UTF-8 with a plain header (no quotes, no repeated names) and every record is
+    strict RFC-4180 with the header's field count. Otherwise — another header layout, another
+    encoding, a malformed row — the file is read by DuckDB as before, which also names the
+    malformed lines in its error (nothing is imported either way).
+    """
+    what, expected = "a Sirene establishments stock", "sirene_etablissement"
+    if scanner:
+        with open_table_file(path, prefer_member=("StockEtablissement",)) as opened:
+            if opened.format == "xlsx":
+                raise SourceError(
+                    f"{what} is published as a zipped CSV, not as a workbook.",
+                    path=opened.display,
+                )
+            _check_columns(opened, _NEED_ETAB, what, expected)
+            increasing = _scan_into(con, opened)
+            if increasing is not None:
+                rows = int(con.execute("SELECT count(*) FROM etab").fetchall()[0][0])
+                return rows, opened.display, opened.sha256, increasing
+    return *_stage(
+        con,
+        path,
+        _NEED_ETAB,
+        "etab",
+        what,
+        expected,
+        "StockEtablissement",
+        select=_etab_select(),
+    ), None
+
+
+def _plain_header_start(opened: OpenedFile) -> int | None:
+    """Byte offset of the first data row when the header is one plain line, else None.
+
+    Plain: names bare or quoted as a whole, none repeated, as read when the file was opened.
+    """
+    assert opened.csv_path is not None
+    with opened.csv_path.open("rb") as fh:
+        first = fh.readline(1 << 20)
+    if not first.endswith(b"\n"):
+        return None
+    text = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    if b"\r" in text:
+        return None
+    try:
+        names = text.decode("utf-8").split(",")
+    except UnicodeDecodeError:
+        return None
+    # each name bare or wholly quoted, with no quote or comma inside
+    names = [n[1:-1] if len(n) > 1 and n[0] == n[-1] == '"' else n for n in names]
+    if any('"' in n for n in names):
+        return None
+    if names != opened.header or len(set(names)) != len(names):
+        return None
+    return len(first)
+
+
+def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> bool | None:
+    """Fill ``etab`` with the numba scanner; None when the DuckDB path must read the file.
+
+    Returns whether the valid SIRETs strictly increase in file order (checked while
+    scanning)."""
+    from maillage.sources import _sirene_scan as scan
+
+    if opened.encoding != "utf-8" or opened.csv_path is None or opened.separator != ",":
+        return None
+    start = _plain_header_start(opened)
+    if start is None:
+        return None
+    try:
+        stock = scan.scan_establishments(
+            opened.csv_path, opened.header, list(HEADCOUNT_MIDPOINTS), _section_lookup(), start
+        )
+    except scan.NotStrict as exc:
+        log.info("%s: read by DuckDB (%s)", opened.display, exc)
+        return None
+    if not opened.encoding_checked and not opened.checksum.result()[1]:
+        return None  # not UTF-8 beyond its first block: DuckDB's path re-reads it
+    try:
+        _fix_odd_rows(con, opened.csv_path, opened.header, stock)
+    except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+        log.info("%s: read by DuckDB (%s)", opened.display, exc)
+        return None
+    con.register("_etab_scan", _scanned_table(stock))
+    try:
+        con.execute(
+            "CREATE OR REPLACE TABLE etab AS SELECT siret, place::VARCHAR AS place, siege, "
+            "active, state_ok, weight, bad_band, section, treated FROM _etab_scan"
+        )
+    finally:
+        con.unregister("_etab_scan")
+    return stock.increasing
+
+
+def _fix_odd_rows(
+    con: duckdb.DuckDBPyConnection, csv_path: Path, header: list[str], stock: Any
+) -> None:
+    """Place and date of the rows the kernel left to SQL, with the DuckDB path's own SQL."""
+    from maillage.sources._sirene_scan import NO_DATE
+
+    if not stock.odd_rows.size:
+        return
+    texts: dict[str, list[str | None]] = {name: [] for name in _NEED_ETAB}
+    with csv_path.open("rb") as fh:
+        for start, end in zip(stock.odd_start.tolist(), stock.odd_end.tolist(), strict=True):
+            fh.seek(start)
+            record = fh.read(end - start).decode("utf-8")
+            fields = next(csv.reader(io.StringIO(record, newline="")))
+            by_name = dict(zip(header, fields, strict=True))
+            for name in _NEED_ETAB:
+                # DuckDB reads an empty field, quoted or not, as NULL
+                texts[name].append(by_name[name] or None)
+    odd = pa.table(
+        {"_k": pa.array(range(stock.odd_rows.size), pa.int64())}
+        | {k: pa.array(v, pa.string()) for k, v in texts.items()}
+    )
+    con.register("_etab_odd", odd)
+    try:
+        rows = con.execute(
+            f"SELECT place, treated FROM (SELECT _k, {_etab_select()} FROM _etab_odd) ORDER BY _k"
+        ).fetchall()
+    finally:
+        con.unregister("_etab_odd")
+    index = {p: i for i, p in enumerate(stock.places)}
+    epoch = dt.date(1970, 1, 1)
+    for row, (place, treated) in zip(stock.odd_rows.tolist(), rows, strict=True):
+        stock.place[row] = -1 if place is None else index.setdefault(place, len(index))
+        stock.treated[row] = (treated - epoch).days if treated is not None else NO_DATE
+    stock.places = list(index)
+
+
+def _scanned_table(stock: Any) -> pa.Table:
+    """The scanned columns as an arrow table with the types of the DuckDB path's table."""
+    from maillage.sources._sirene_scan import NO_DATE
+
+    midpoints = np.array([*HEADCOUNT_MIDPOINTS.values(), 0.0, 0.0], dtype=np.float32)
+    flags = stock.flags
+    return pa.table(
+        {
+            "siret": pa.array(stock.siret, mask=stock.siret < 0),
+            "place": pa.DictionaryArray.from_arrays(
+                pa.array(stock.place, mask=stock.place < 0),
+                pa.array(stock.places, pa.string()),
+            ),
+            "siege": pa.array((flags & 1).astype(bool)),
+            "active": pa.array((flags & 2).astype(bool)),
+            "state_ok": pa.array((flags & 4).astype(bool)),
+            # band -1 (empty) and -2 (unknown) pick the two trailing zeros, masked as NULL
+            "weight": pa.array(midpoints[stock.band], mask=stock.band < 0),
+            "bad_band": pa.array(stock.band == -2),
+            "section": pa.array(stock.section),
+            "treated": pa.array(stock.treated, mask=stock.treated == NO_DATE).cast(pa.date32()),
+        }
+    )
+
+
 @dataclass(frozen=True)
 class _Check:
     """A kind of bad value: its count key, the SQL condition of a bad row, the message."""
@@ -676,8 +845,16 @@ _SUCC_SELECT = f"""
 """
 
 
-def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, disp: str) -> None:
-    """Checks on the stock, then ``etab_ok``: one row per valid SIRET (the first listed)."""
+def _prepare_establishments(
+    con: duckdb.DuckDBPyConnection,
+    flows: SireneFlows,
+    disp: str,
+    increasing: bool | None = None,
+) -> None:
+    """Checks on the stock, then ``etab_ok``: one row per valid SIRET (the first listed).
+
+    ``increasing``: whether the valid SIRETs strictly increase, when the reader knows it.
+    """
     ok = "siret IS NOT NULL"
     checks = [
         _Check("etab_bad_siret", "siret IS NULL", "establishment(s) whose SIRET is not 14 digits"),
@@ -704,7 +881,9 @@ def _prepare_establishments(con: duckdb.DuckDBPyConnection, flows: SireneFlows, 
     ]
     _report(con, flows, "etab", checks, disp)
     columns = "siret, siret // 100000 AS siren, place, siege, active, weight, section"
-    dup = 0 if _increasing(con) else _duplicates(con)
+    if increasing is None:
+        increasing = _increasing(con)
+    dup = 0 if increasing else _duplicates(con)
     flows.counts["etab_duplicate_siret"] = dup
     if not dup:
         con.execute(
@@ -979,6 +1158,7 @@ def read_sirene(
     threads: int | None = None,
     tmp_dir: str | Path | None = None,
     progress: Progress | None = None,
+    scanner: bool = True,
 ) -> SireneFlows:
     """Read the Sirene stock files and derive ``hq_link`` and ``establishment_transfer`` flows.
 
@@ -993,6 +1173,8 @@ def read_sirene(
     memory_limit : DuckDB memory limit (the work spills to a temporary folder beyond it).
     threads : DuckDB threads (default: all cores).
     tmp_dir : where the temporary database goes (default: the system's temporary folder).
+    scanner : read the establishments stock with the one-pass numba scanner when the file
+        allows it (see :func:`_stage_establishments`); False forces the DuckDB reader.
 
     Raises
     ------
@@ -1021,21 +1203,12 @@ def read_sirene(
         )
     with workspace(tmp_dir, memory_limit=memory_limit, threads=threads) as con:
         say("Lecture du stock des établissements Sirene", 0.05)
-        n, disp, sha = _stage(
-            con,
-            files.etablissements,
-            _NEED_ETAB,
-            "etab",
-            "a Sirene establishments stock",
-            "sirene_etablissement",
-            "StockEtablissement",
-            select=_etab_select(),
-        )
+        n, disp, sha, increasing = _stage_establishments(con, files.etablissements, scanner=scanner)
         flows.rows["etablissements"], flows.files["etablissements"] = n, disp
         flows.sha256["etablissements"] = sha
         year, latest = _stock_year(con)
         flows.hq_vintage = year
-        _prepare_establishments(con, flows, disp)
+        _prepare_establishments(con, flows, disp, increasing)
         have_ul = files.unites_legales is not None
         if files.unites_legales is not None:
             say("Lecture du stock des unités légales", 0.3)
