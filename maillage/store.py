@@ -23,12 +23,17 @@ import_log(...)
 
 Only this module opens DuckDB files. Writes happen inside a transaction: an import either lands
 whole or leaves the store as it was.
+
+Derived results (margins of a level, partner tables held in memory, …) are memoised in the store
+with :meth:`Store.memo`: computed once per key and data version, shared by every thread, and
+dropped by any write through the store (:attr:`Store.data_version` counts those writes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +91,8 @@ CREATE TABLE IF NOT EXISTS import_log (
 #: Partitioning levels for which flows are pre-aggregated (perimeters may overlap: not here).
 AGG_LEVELS = ("epci", "ept", "departement", "region")
 
+_MISSING = object()
+
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
     # never reach the network for extensions: this software must run offline
@@ -106,8 +113,10 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._held: pd.DataFrame | None = None  # cached summary of flow sets
         self._memo: dict[tuple[Any, ...], Any] = {}  # derived results, dropped on writes
+        self._version = 0  # bumped by every write through this store
+        self._memo_lock = threading.Lock()  # guards _memo, _version and _key_locks
+        self._key_locks: dict[tuple[Any, ...], threading.RLock] = {}
         if read_only and not self.path.exists():
             raise StoreError(
                 f"no observatory database at {self.path}. Run `maillage build` first "
@@ -176,15 +185,44 @@ class Store:
         finally:
             self._forget()
 
+    @property
+    def data_version(self) -> int:
+        """Number of writes through this store since it was opened (memoised results belong
+        to one version)."""
+        return self._version
+
     def _forget(self) -> None:
-        self._held = None
-        self._memo.clear()
+        with self._memo_lock:
+            self._version += 1
+            self._memo.clear()
+            self._key_locks.clear()
+
+    def peek(self, key: tuple[Any, ...]) -> Any:
+        """The memoised value of ``key``, or None when it is not computed (never computes)."""
+        return self._memo.get(key)
 
     def memo(self, key: tuple[Any, ...], compute: Any) -> Any:
-        """``compute()`` once per key until the next write through this store."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        """``compute()`` once per key until the next write through this store.
+
+        Thread-safe: concurrent callers of one key wait for the first one instead of computing
+        it again, and a result computed while a write landed is returned but not kept (it may
+        describe the data before the write).
+        """
+        value = self._memo.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        with self._memo_lock:
+            lock = self._key_locks.setdefault(key, threading.RLock())
+        with lock:
+            value = self._memo.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
+            version = self._version
+            value = compute()
+            with self._memo_lock:
+                if version == self._version:
+                    self._memo[key] = value
+            return value
 
     def get_meta(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM meta WHERE key = ?", [key])
@@ -195,11 +233,23 @@ class Store:
     # -- what the store holds -----------------------------------------------------------
 
     def is_built(self) -> bool:
-        """True when the reference has been loaded (``maillage build`` has run)."""
+        """True when the reference has been loaded (``maillage build`` has run).
+
+        A positive answer is memoised (checked on every API request); a negative one never is.
+        """
+        if self.known_built():
+            return True
         try:
-            return bool(self.scalar("SELECT count(*) FROM territory"))
+            built = bool(self.scalar("SELECT count(*) FROM territory"))
         except duckdb.Error:
             return False
+        if built:
+            self.memo(("is_built",), lambda: True)
+        return built
+
+    def known_built(self) -> bool:
+        """True when :meth:`is_built` said so since the last write (answers without a query)."""
+        return bool(self.peek(("is_built",)))
 
     def require_built(self) -> None:
         if not self.is_built():
@@ -226,14 +276,19 @@ class Store:
 
     def flow_sets(self) -> pd.DataFrame:
         """(kind, vintage, status) sets held, cached until the next write through the store."""
-        if self._held is None:
-            self._held = self.df(
+        return self.memo(
+            ("flow_sets",),
+            lambda: self.df(
                 "SELECT kind, vintage, status, count(*) AS rows FROM flow GROUP BY ALL"
-            )
-        return self._held
+            ),
+        )
 
     def current(self, kind: str, vintage: int | None = None) -> tuple[int, str] | None:
-        """The (vintage, status) used for ``kind``: observed beats modelled, newest first."""
+        """The (vintage, status) used for ``kind``: observed beats modelled, newest first
+        (memoised until the next write through the store)."""
+        return self.memo(("current", kind, vintage), lambda: self._current(kind, vintage))
+
+    def _current(self, kind: str, vintage: int | None) -> tuple[int, str] | None:
         sets = self.flow_sets()
         sets = sets[sets["kind"] == kind]
         if vintage is not None:

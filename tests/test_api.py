@@ -199,6 +199,68 @@ def test_flow_lines_of_a_territory_have_points_and_match_partners(client):
         )
 
 
+def raw_partner_sums(store, code, kind="commute"):
+    """partner EPCI → (F_PQ, F_QP) of EPCI ``code``, straight from ``flow`` and ``membership``
+    (``!none``: communes in no EPCI; the default model has no flow abroad)."""
+    df = store.df(
+        """WITH p AS (SELECT commune FROM membership WHERE level = 'epci' AND code = ?),
+           q AS (SELECT commune, code FROM membership WHERE level = 'epci'),
+           f AS (SELECT origin, destination, value FROM flow WHERE kind = ?)
+           SELECT partner, sum(o) AS o, sum(i) AS i FROM (
+             SELECT coalesce(q.code, '!none') AS partner, f.value AS o, 0.0 AS i FROM f
+             JOIN p ON p.commune = f.origin LEFT JOIN q ON q.commune = f.destination
+             WHERE f.destination NOT IN (SELECT commune FROM p)
+             UNION ALL
+             SELECT coalesce(q.code, '!none'), 0.0, f.value FROM f
+             JOIN p ON p.commune = f.destination LEFT JOIN q ON q.commune = f.origin
+             WHERE f.origin NOT IN (SELECT commune FROM p))
+           GROUP BY partner""",
+        [code, kind],
+    )
+    return {r.partner: (r.o, r.i) for r in df.itertuples()}
+
+
+@pytest.mark.parametrize("ref", [BREST, IROISE, LANDERNEAU, "epci:200046977"])
+def test_every_partner_of_an_epci_equals_raw_sums(client, store, ref):
+    """Partners come from tables held in memory: all of them, both ways, against raw SQL."""
+    rows = ok(
+        client.get(
+            f"/api/v1/territories/{ref}/partners",
+            params={"kind": "commute", "top": 1000, "level": "epci"},
+        )
+    )["data"]["partners"]
+    raw = {k: v for k, v in raw_partner_sums(store, ref.split(":")[1]).items() if sum(v) > 0}
+    assert {r["partner_code"] for r in rows} == set(raw)
+    for r in rows:
+        assert (r["out_value"], r["in_value"]) == pytest.approx(raw[r["partner_code"]], rel=1e-9)
+    keys = [(-r["total"], r["partner_code"]) for r in rows]
+    assert keys == sorted(keys)  # largest first, ties by code
+
+
+def test_flow_answers_are_the_same_gzipped_or_not(client):
+    params = {"kind": "commute", "ref": BREST, "level": "epci", "top": 500}
+    packed = client.get("/api/v1/flows", params=params, headers={"accept-encoding": "gzip"})
+    plain = client.get("/api/v1/flows", params=params, headers={"accept-encoding": "identity"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert len(plain.content) > int(packed.headers["content-length"])
+    assert ok(packed) == ok(plain)
+    # every threshold is its own answer: it keeps the partners whose total reaches it
+    totals = partner_totals(ok(plain)["data"]["lines"])
+    cut = sorted(totals.values())[-3]
+    fewer = ok(client.get("/api/v1/flows", params=params | {"threshold": cut}))["data"]["lines"]
+    assert partner_totals(fewer) == {k: v for k, v in totals.items() if v >= cut}
+
+
+def partner_totals(lines):
+    """Partner code → F_PQ + F_QP of the lines around Brest Métropole."""
+    out = {}
+    for ln in lines:
+        other = ln["destination"] if ln["origin"] == BREST.split(":")[1] else ln["origin"]
+        out[other] = out.get(other, 0.0) + ln["value"]
+    return out
+
+
 def test_national_flow_lines_aggregate_communes(client, store):
     body = ok(
         client.get("/api/v1/flows", params={"kind": "commute", "level": "departement", "top": 3})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from pathlib import Path
 
@@ -113,9 +114,84 @@ def test_indicators_after_import_match_the_file(store):
 
 def test_observed_import_replaces_modelled(built_store):
     assert built_store.current("commute") == (2023, "modelled")
+    before = fl.partners(built_store, "epci:242900314", "commute", top=3)  # memoised tables
+    assert set(before["status"]) == {"modelled"}
     import_flows(built_store, FLUX)
     assert built_store.current("commute") == (2021, "observed")
     assert built_store.scalar("SELECT count(*) FROM flow WHERE status = 'modelled'") == 0
+    # the import is a write: what was memoised on the modelled flows is not served any more
+    after = fl.partners(built_store, "epci:242900314", "commute", top=None)
+    assert set(after["status"]) == {"observed"}
+    leaving = built_store.scalar(
+        """WITH m AS (SELECT commune FROM membership WHERE level = 'epci' AND code = '242900314')
+           SELECT sum(value) FROM flow WHERE origin IN (SELECT commune FROM m)
+             AND destination NOT IN (SELECT commune FROM m)"""
+    )
+    assert leaving > 0
+    assert after["out_value"].sum() == pytest.approx(leaving)
+
+
+# -- the store's memo --------------------------------------------------------------------------
+
+
+def test_memo_computes_once_per_key_until_a_write(store):
+    calls = []
+    version = store.data_version
+    assert store.memo(("k",), lambda: calls.append(1) or len(calls)) == 1
+    assert store.memo(("k",), lambda: calls.append(1) or len(calls)) == 1
+    assert store.peek(("k",)) == 1 and store.peek(("other",)) is None
+    with store.transaction():
+        pass
+    assert store.data_version > version
+    assert store.peek(("k",)) is None
+    assert store.memo(("k",), lambda: calls.append(1) or len(calls)) == 2
+
+
+def test_memo_callers_of_one_key_wait_for_the_first_computation(store):
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow() -> str:
+        calls.append("slow")
+        started.set()
+        release.wait(30)
+        return "first"
+
+    results = {}
+    a = threading.Thread(target=lambda: results.update(a=store.memo(("k",), slow)))
+    a.start()
+    assert started.wait(30)
+    b = threading.Thread(
+        target=lambda: results.update(b=store.memo(("k",), lambda: calls.append("b") or "b"))
+    )
+    b.start()
+    b.join(0.5)  # b is waiting on the key, not computing it again
+    release.set()
+    a.join(30)
+    b.join(30)
+    assert calls == ["slow"]
+    assert results == {"a": "first", "b": "first"}
+
+
+def test_memo_drops_a_result_computed_while_a_write_landed(store):
+    started, release = threading.Event(), threading.Event()
+
+    def stale() -> str:
+        started.set()
+        release.wait(30)
+        return "before the write"
+
+    results = []
+    t = threading.Thread(target=lambda: results.append(store.memo(("k",), stale)))
+    t.start()
+    assert started.wait(30)
+    with store.transaction():
+        pass
+    release.set()
+    t.join(30)
+    assert results == ["before the write"]  # its caller gets it…
+    assert store.peek(("k",)) is None  # …but it is not kept for the next ones
+    assert store.memo(("k",), lambda: "after the write") == "after the write"
 
 
 def test_default_model_is_complete_and_labelled(built_store):

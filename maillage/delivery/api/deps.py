@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from maillage._errors import StoreError
 from maillage.settings import Settings
@@ -36,8 +37,18 @@ def get_store(request: Request) -> Store:
     return store
 
 
+async def served_store(request: Request) -> Store:
+    """:func:`get_store` as a dependency: answered in the event loop once the store is open and
+    known to be built (a look-up), so that a request does not wait for a worker thread only to
+    be handed the store; the first requests open and check it in the thread pool."""
+    store: Store | None = request.app.state.store
+    if store is not None and store.known_built():
+        return store
+    return await run_in_threadpool(get_store, request)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[Store, Depends(served_store)]
 
 
 def envelope(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
