@@ -1,14 +1,21 @@
 """Benchmarks of maillage.models against reference implementations run in the same process.
 
 Run: ``.venv/bin/python benchmarks/bench_models.py [--quick] [--fit-table] [SECTION ...]``
-(sections by number, e.g. ``2 3 4``; all by default)
+(sections by number, e.g. ``2 3 4``; all by default; ``--help`` prints this text). Radiation
+only: ``bench_models.py 1`` (all pairs) and ``bench_models.py 2`` (observed pairs; it also
+runs section 6's estimate, whose pairs it reuses).
 
-1. radiation, all n² pairs, n = 1000/2000/5000: ours (row blocks: packed-key sort, prefix
-   sums, scatter) against a faithful re-expression of scikit-mobility's ``Radiation``
-   per-origin loop (see :func:`skmob_like_radiation`: Python distances pair by pair, list
-   sort, Python loop over destinations, n(n-1) edge lists materialised), time and traced
-   peak memory (tracemalloc) of each. At n = 5000 the skmob loop is run on 300 origins and
-   its time and memory extrapolated ×n (both grow linearly with the origins; said so).
+1. radiation, all n² pairs, n = 1000/2000/5000: ours (numba per-origin kernel: exact bucket
+   sort, prefix sums with tie groups) against a faithful re-expression of scikit-mobility's
+   ``Radiation`` per-origin loop (see :func:`skmob_like_radiation`: Python distances pair by
+   pair, list sort, Python loop over destinations, n(n-1) edge lists materialised), time and
+   traced peak memory (tracemalloc) of each, for four outputs of ours: the dense float64
+   matrix, the dense float32 matrix, and the sparse top-50 per origin or p_ij ≥ 10⁻⁴
+   (truncated; the kept shares are printed). Also: 2 threads, and the previous numpy
+   implementation (the "before", kept here as :func:`numpy_sort_dense_reference`). The JIT's
+   first call (cache load) and a cold compile (fresh process, empty cache) are timed apart
+   and excluded. At n = 5000 the skmob loop is run on 300 origins and its time and memory
+   extrapolated ×n (both grow linearly with the origins; said so).
 2. radiation at ≈1M observed pairs on 35,000 synthetic France-like points: the grid of prefix
    sums (1 and 2 processes) against the previous per-origin sort (the "before", kept here as
    the reference), s_ij checked identical to the float64 brute force on 1,000 points; then
@@ -60,6 +67,7 @@ from maillage.models import (
     radiation_dense,
     truncated_kernel,
 )
+from maillage.models.radiation import radiation_sparse
 
 QUICK = "--quick" in sys.argv
 
@@ -152,15 +160,198 @@ def flows_to_matrix(all_flows, n: int) -> np.ndarray:
     return out
 
 
+_NP_BLOCK = 1 << 15  # elements per row block (256 kB per temporary)
+
+
+def _np_sorted_rows(d2: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row ascending order of ``d2`` (k × n, float64 ≥ 0), exact, and the tie mask.
+
+    The order comes from one ``np.sort`` of uint64 keys, faster than ``argsort``: the
+    float64 bits of d² ≥ 0 (monotone as integers) with their lowest ``b`` bits replaced by
+    the column index (b = bits of n - 1). The truncation is monotone, so the keys are sorted
+    by d² except inside runs of equal truncated keys (d² equal, or distinct within a
+    relative 2^(b-52)). Only those neighbours are compared on their exact d²: a row where
+    they are out of order is re-sorted with ``argsort``, so the returned order is always a
+    true sort of d². ``tie[r, k]`` is True when sorted positions k and k + 1 of row r hold
+    exactly equal d² (None when no row of the block has a tie).
+    """
+    k, n = d2.shape
+    b = max(int(n - 1).bit_length(), 1)
+    low = np.uint64((1 << b) - 1)
+    key = d2.view(np.uint64) & ~low
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort(axis=1)
+    order = (key & low).view(np.int64)
+    key &= ~low
+    same = key[:, 1:] == key[:, :-1]
+    del key
+    if not same.any():
+        return order, None
+    r, c = np.nonzero(same)
+    da, db = d2[r, order[r, c]], d2[r, order[r, c + 1]]
+    for row in np.unique(r[db < da]):  # rare: distinct d² within 2^(b-52) relative
+        order[row] = np.argsort(d2[row])
+        c_row = c[r == row]
+        da[r == row] = d2[row, order[row, c_row]]
+        db[r == row] = d2[row, order[row, c_row + 1]]
+    tie = np.zeros((k, n - 1), dtype=bool)
+    tie[r, c] = da == db  # exact ties are always inside runs of equal truncated keys
+    return order, tie
+
+
+def _np_tie_last(tie: np.ndarray) -> np.ndarray:
+    """Sorted position of the last element of each group of equal d² (``tie`` as above)."""
+    k, n1 = tie.shape
+    last = np.broadcast_to(np.arange(n1 + 1), (k, n1 + 1)).copy()
+    last[:, :-1][tie] = n1 + 1  # not a group end: take the next group end on the right
+    return np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
+
+
+def _np_radiation_rows(xa, ya, m, rows: slice, norm: np.ndarray, check: bool, out) -> None:
+    """Rows ``rows`` of the dense radiation matrix, written into ``out`` (k × n, C-order).
+
+    ``norm`` holds the finite-size factor 1 - m_i/M of the rows (1 when not applied), folded
+    into m_i in the numerator: p_ij = m_j (m_i / norm_i) / ((m_i + s_ij)(m_i + m_j + s_ij)),
+    within 2 ulps of dividing the row afterwards. ``check``: some masses are zero or extreme,
+    so 0/0 (or overflow) may occur and non-finite values are set to 0.
+    """
+    k, n = out.shape
+    mo = m[rows, None]
+    d2 = xa - xa[rows, None]  # (x_l - x_i)² + (y_l - y_i)², as in the brute force
+    d2 *= d2
+    dy = ya - ya[rows, None]
+    dy *= dy
+    d2 += dy
+    del dy
+    order, tie = _np_sorted_rows(d2)
+    ms = np.take(m, order)
+    s = np.cumsum(ms, axis=1)  # mass of the nearest points, in sorted order
+    if tie is not None:  # every l at exactly d_ij is counted (tie-inclusive)
+        s = np.take_along_axis(s, _np_tie_last(tie), axis=1)
+    s -= mo
+    s -= ms
+    np.maximum(s, 0.0, out=s)
+    den = ms + mo  # (m_i + m_j + s)(m_i + s)
+    den += s
+    s += mo
+    den *= s
+    p = ms  # m_j (m_i / norm_i) / den
+    p *= mo / norm[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p /= den
+    if check:
+        p[~np.isfinite(p)] = 0.0  # zero masses: 0/0
+    order += (np.arange(k) * n)[:, None]
+    np.put(out, order, p)
+    out[np.arange(k), np.arange(rows.start, rows.start + k)] = 0.0
+
+
+def numpy_sort_dense_reference(x, y, m) -> np.ndarray:
+    """The previous ``radiation_dense`` (the "before" of section 1): numpy row blocks, one
+    packed-key ``np.sort`` per row, prefix sums with tie groups, scatter back."""
+    n = m.size
+    total = m.sum()
+    norm = np.ones(n)
+    live = m < total
+    norm[live] = 1.0 - m[live] / total
+    check = bool(n) and not (m.min() > 1e-150 and m.max() < 1e150)
+    step = max(1, _NP_BLOCK // max(n, 1))
+    p = np.empty((n, n))
+    for a in range(0, n, step):
+        rows = slice(a, min(a + step, n))
+        _np_radiation_rows(x, y, m, rows, norm[rows], check, p[rows])
+    return p
+
+
+def jit_first_call() -> tuple[float, str]:
+    """Seconds of the first ``radiation_dense`` call in this process (numba import and the
+    kernels loaded from numba's on-disk cache, or compiled when it is cold), and the first
+    calls of the three outputs in a fresh process with an empty cache (the one-off
+    compilations; skipped with --quick)."""
+    import subprocess
+    import tempfile
+
+    t0 = time.perf_counter()
+    radiation_dense(*france_like(50))
+    first = time.perf_counter() - t0
+    if QUICK:
+        return first, "not measured (--quick)"
+    code = (
+        "import time, numpy as np\n"
+        "from maillage.models.radiation import radiation_dense, radiation_sparse\n"
+        "a = (np.arange(50.0), np.arange(50.0) % 7, np.ones(50))\n"
+        "for f, kw in ((radiation_dense, {}), (radiation_dense, {'dtype': np.float32}),\n"
+        "              (radiation_sparse, {'top_k': 5})):\n"
+        "    t0 = time.perf_counter(); f(*a, **kw); print(time.perf_counter() - t0)\n"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+    t64, t32, tsp = (float(v) for v in out.stdout.split())
+    cold = (
+        f"{t64:.1f} s (dense float64, numba import included), then {t32:.1f} s (float32) "
+        f"and {tsp:.1f} s (sparse)"
+    )
+    return first, cold
+
+
+def top_k_of(p: np.ndarray, k: int) -> np.ndarray:
+    """Dense p with only the k largest positive entries of each row (ties: lower column)."""
+    order = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    out = np.zeros_like(p)
+    rows = np.arange(p.shape[0])[:, None]
+    out[rows, order] = p[rows, order]
+    return out
+
+
+SPARSE_TOP_K = 50
+SPARSE_MIN_PROB = 1e-4
+
+
 def bench_radiation_dense() -> None:
-    """Time and traced peak memory of both, each measured in its own call (tracemalloc
-    slows Python allocations, so times come from untraced calls)."""
+    """Time and traced peak memory of each implementation, each measured in its own call
+    (tracemalloc slows Python allocations, so times come from untraced calls)."""
     print("\n## 1. radiation, all pairs (ours vs faithful skmob loop, same process)")
+    first, cold = jit_first_call()
+    print(
+        f"JIT: first call in this process {first:.2f} s (numba import + on-disk cache); "
+        f"first calls in a fresh process with an empty cache (one-off compiles): {cold}; "
+        "both excluded from the times below"
+    )
+    print(
+        "outputs: skmob-like = n(n-1) Python lists [origin, destination, prob] (what skmob's "
+        "'probs' returns); dense = n x n ndarray of every p_ij; sparse = csr_array of the "
+        f"{SPARSE_TOP_K} largest p_ij per origin, or of the p_ij ≥ {SPARSE_MIN_PROB:g} "
+        "(TRUNCATED: the shares of pairs and of probability mass kept are given)"
+    )
     for n in (1000, 2000) if QUICK else (1000, 2000, 5000):
         x, y, m = france_like(n, seed=n)
         t_ours, p = timed(radiation_dense, x, y, m, repeat=3)
+        t_two, p2 = timed(radiation_dense, x, y, m, workers=2, repeat=3)
+        assert np.array_equal(p, p2)
+        del p2
+        t_np, p_np = timed(numpy_sort_dense_reference, x, y, m, repeat=3)
+        assert np.array_equal(p, p_np)  # the same values as the previous implementation
+        del p_np
         del p
         _, p, mem_ours = traced_peak(radiation_dense, x, y, m)
+        t_32, p32 = timed(radiation_dense, x, y, m, dtype=np.float32, repeat=3)
+        assert np.array_equal(p32, p.astype(np.float32))
+        del p32
+        _, _, mem_32 = traced_peak(radiation_dense, x, y, m, dtype=np.float32)
+        t_sp, s = timed(radiation_sparse, x, y, m, top_k=SPARSE_TOP_K, repeat=3)
+        assert np.array_equal(s.toarray(), top_k_of(p, SPARSE_TOP_K))
+        kept_mass = s.sum() / p.sum()
+        kept_pairs = s.nnz / (n * (n - 1))
+        del s
+        _, _, mem_sp = traced_peak(radiation_sparse, x, y, m, top_k=SPARSE_TOP_K)
+        t_th, s = timed(radiation_sparse, x, y, m, min_prob=SPARSE_MIN_PROB, repeat=3)
+        assert np.array_equal(s.toarray(), np.where(p >= SPARSE_MIN_PROB, p, 0.0))
+        kept_mass_th, kept_pairs_th = s.sum() / p.sum(), s.nnz / (n * (n - 1))
+        del s
+        _, _, mem_th = traced_peak(radiation_sparse, x, y, m, min_prob=SPARSE_MIN_PROB)
         sub = np.arange(n) if n <= 2000 else np.arange(300)
         t_sub, flows = timed(skmob_like_radiation, x, y, m, sub)
         del flows
@@ -169,12 +360,25 @@ def bench_radiation_dense() -> None:
         del flows
         # continuous points: no distance ties, the same numbers
         assert np.allclose(p[sub], ref[sub], rtol=1e-12, atol=0)
+        del p, ref
         t_ref, mem_ref = t_sub * n / sub.size, mem_sub * n / sub.size
         note = "" if sub.size == n else f" (skmob extrapolated ×n from {sub.size} origins)"
         print(
-            f"n={n}: ours {t_ours:.3f} s, {mem_ours:.0f} MB traced peak; skmob-like "
-            f"{t_ref:.1f} s, {mem_ref:.0f} MB; ratio time {t_ref / t_ours:.0f}×, "
-            f"memory {mem_ref / mem_ours:.1f}×{note}"
+            f"n={n}: skmob-like {t_ref:.1f} s, {mem_ref:.0f} MB{note}\n"
+            f"  dense float64, 1 thread: {t_ours:.3f} s, {mem_ours:.1f} MB traced peak; "
+            f"ratio time {t_ref / t_ours:.0f}× (target ≥ 100), memory "
+            f"{mem_ref / mem_ours:.1f}× (target ≥ 50)\n"
+            f"  dense float64, 2 threads: {t_two:.3f} s, ratio time {t_ref / t_two:.0f}×; "
+            f"previous numpy implementation {t_np:.3f} s ({t_np / t_ours:.1f}× slower than "
+            f"1 thread, identical values)\n"
+            f"  dense float32, 1 thread: {t_32:.3f} s, {mem_32:.1f} MB; ratio time "
+            f"{t_ref / t_32:.0f}×, memory {mem_ref / mem_32:.1f}×\n"
+            f"  sparse top-{SPARSE_TOP_K}, 1 thread: {t_sp:.3f} s, {mem_sp:.2f} MB; ratio "
+            f"time {t_ref / t_sp:.0f}×, memory {mem_ref / mem_sp:.0f}×; keeps "
+            f"{kept_pairs:.1%} of the pairs and {kept_mass:.2%} of the probability mass\n"
+            f"  sparse p ≥ {SPARSE_MIN_PROB:g}, 1 thread: {t_th:.3f} s, {mem_th:.2f} MB; ratio "
+            f"time {t_ref / t_th:.0f}×, memory {mem_ref / mem_th:.0f}×; keeps "
+            f"{kept_pairs_th:.1%} of the pairs and {kept_mass_th:.2%} of the probability mass"
         )
 
 
@@ -503,6 +707,9 @@ def fit_table() -> None:
 
 
 if __name__ == "__main__":
+    if "--help" in sys.argv or "-h" in sys.argv:
+        print(__doc__)
+        sys.exit(0)
     if "--fit-table" in sys.argv:
         fit_table()
         sys.exit(0)

@@ -4,7 +4,8 @@ Room ``maillage/models``: numpy/scipy (+ igraph/leidenalg) only; no I/O, no sett
 database. Semantics follow Lenormand, Bassolas & Ramasco (2016) and their TDLM package.
 
 - :mod:`~maillage.models.laws` — distances, tie-inclusive s_ij, the laws' p_ij (dense);
-- :mod:`~maillage.models.radiation` — radiation at given pairs only (sub-n²);
+- :mod:`~maillage.models.radiation` — radiation at given pairs (sub-n²), dense, streamed or
+  truncated sparse over all pairs (numba kernels);
 - :mod:`~maillage.models.constrained` — UM / PCM / ACM / DCM (Furness), sparse kernels;
 - :mod:`~maillage.models.fit` — CPC, CPL, CPC_d, NRMSE on aligned sparse pairs;
 - :mod:`~maillage.models.calibrate` — CPC maximisation, published β scaling;
@@ -50,6 +51,8 @@ from maillage.models.radiation import (
     opportunities_at_pairs,
     radiation_at_pairs,
     radiation_dense,
+    radiation_row_blocks,
+    radiation_sparse,
 )
 from maillage.models.ties import surprising_ties, tie_strength
 
@@ -86,6 +89,8 @@ __all__ = [
     "project_km",
     "radiation_at_pairs",
     "radiation_dense",
+    "radiation_row_blocks",
+    "radiation_sparse",
     "run_model",
     "sample_flows",
     "surprising_ties",

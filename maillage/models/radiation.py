@@ -44,6 +44,15 @@ in every test, including exact ties on grids and duplicated points.)
 
 Work can be split over processes (``workers``): queries are independent, the grid is
 inherited by forked workers (read-only).
+
+All pairs (:func:`radiation_dense`, :func:`radiation_sparse`, :func:`radiation_row_blocks`):
+one origin at a time, a compiled numba kernel (:mod:`maillage.models._radiation_kernels`)
+sorts the row's float64 squared distances exactly with a bucket sort (O(n) expected), then
+takes prefix sums of the masses with tie groups: the same s_ij semantics, O(n²) expected time.
+The outputs: the dense n × n matrix (float64, or float32 to halve it), the matrix streamed by
+blocks of rows, or a sparse matrix of the largest / above-threshold p_ij of each origin
+(truncated). Rows are independent; ``workers`` threads share them (the kernels release the
+GIL).
 """
 
 from __future__ import annotations
@@ -55,7 +64,13 @@ import numpy as np
 from maillage._errors import ModelError
 from maillage.models.laws import check_masses, check_points
 
-__all__ = ["opportunities_at_pairs", "radiation_at_pairs", "radiation_dense"]
+__all__ = [
+    "opportunities_at_pairs",
+    "radiation_at_pairs",
+    "radiation_dense",
+    "radiation_row_blocks",
+    "radiation_sparse",
+]
 
 
 def _check_pairs(i, j, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -291,121 +306,206 @@ def radiation_at_pairs(
     return p
 
 
-_DENSE_BLOCK = 1 << 15  # elements per row block of radiation_dense (256 kB per temporary)
+# --------------------------------------------------------------------------- all pairs
+
+_TASKS_PER_WORKER = 8  # row blocks per worker thread: balances a core taken by other jobs
+_SPARSE_BUFFER = 1 << 15  # kept-entry capacity of one block's buffers (384 kB)
 
 
-def _sorted_rows(d2: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-row ascending order of ``d2`` (k × n, float64 ≥ 0), exact, and the tie mask.
+def _kernels():
+    """The compiled kernels (imported on first use: numba takes ≈1 s to import)."""
+    from maillage.models import _radiation_kernels
 
-    The order comes from one ``np.sort`` of uint64 keys, faster than ``argsort``: the
-    float64 bits of d² ≥ 0 (monotone as integers) with their lowest ``b`` bits replaced by
-    the column index (b = bits of n - 1). The truncation is monotone, so the keys are sorted
-    by d² except inside runs of equal truncated keys (d² equal, or distinct within a
-    relative 2^(b-52)). Only those neighbours are compared on their exact d²: a row where
-    they are out of order is re-sorted with ``argsort``, so the returned order is always a
-    true sort of d². ``tie[r, k]`` is True when sorted positions k and k + 1 of row r hold
-    exactly equal d² (None when no row of the block has a tie).
-    """
-    k, n = d2.shape
-    b = max(int(n - 1).bit_length(), 1)
-    low = np.uint64((1 << b) - 1)
-    key = d2.view(np.uint64) & ~low
-    key |= np.arange(n, dtype=np.uint64)
-    key.sort(axis=1)
-    order = (key & low).view(np.int64)
-    key &= ~low
-    same = key[:, 1:] == key[:, :-1]
-    del key
-    if not same.any():
-        return order, None
-    r, c = np.nonzero(same)
-    da, db = d2[r, order[r, c]], d2[r, order[r, c + 1]]
-    for row in np.unique(r[db < da]):  # rare: distinct d² within 2^(b-52) relative
-        order[row] = np.argsort(d2[row])
-        c_row = c[r == row]
-        da[r == row] = d2[row, order[row, c_row]]
-        db[r == row] = d2[row, order[row, c_row + 1]]
-    tie = np.zeros((k, n - 1), dtype=bool)
-    tie[r, c] = da == db  # exact ties are always inside runs of equal truncated keys
-    return order, tie
+    return _radiation_kernels
 
 
-def _tie_last(tie: np.ndarray) -> np.ndarray:
-    """Sorted position of the last element of each group of equal d² (``tie`` as above)."""
-    k, n1 = tie.shape
-    last = np.broadcast_to(np.arange(n1 + 1), (k, n1 + 1)).copy()
-    last[:, :-1][tie] = n1 + 1  # not a group end: take the next group end on the right
-    return np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
+def _prepare(x, y, mass, finite_size: bool, name: str):
+    """Checked float64 points and masses, and m_i / (1 - m_i / M) (m_i when not finite-size)."""
+    xa, ya = check_points(x, y, name)
+    m = check_masses(mass, f"{name}: mass")
+    if m.size != xa.size:
+        raise ModelError(f"{name}: mass and points differ in length.")
+    mi_norm = m.copy()
+    if finite_size and m.size:
+        total = m.sum()
+        live = m < total  # an origin holding all the mass keeps m_i (its row is 0 anyway)
+        mi_norm[live] = m[live] / (1.0 - m[live] / total)
+    return np.ascontiguousarray(xa), np.ascontiguousarray(ya), m, mi_norm
 
 
-def _radiation_rows(xa, ya, m, rows: slice, norm: np.ndarray, check: bool, out) -> None:
-    """Rows ``rows`` of the dense radiation matrix, written into ``out`` (k × n, C-order).
-
-    ``norm`` holds the finite-size factor 1 - m_i/M of the rows (1 when not applied), folded
-    into m_i in the numerator: p_ij = m_j (m_i / norm_i) / ((m_i + s_ij)(m_i + m_j + s_ij)),
-    within 2 ulps of dividing the row afterwards. ``check``: some masses are zero or extreme,
-    so 0/0 (or overflow) may occur and non-finite values are set to 0.
-    """
-    k, n = out.shape
-    mo = m[rows, None]
-    d2 = xa - xa[rows, None]  # (x_l - x_i)² + (y_l - y_i)², as in the brute force
-    d2 *= d2
-    dy = ya - ya[rows, None]
-    dy *= dy
-    d2 += dy
-    del dy
-    order, tie = _sorted_rows(d2)
-    ms = np.take(m, order)
-    s = np.cumsum(ms, axis=1)  # mass of the nearest points, in sorted order
-    if tie is not None:  # every l at exactly d_ij is counted (tie-inclusive)
-        s = np.take_along_axis(s, _tie_last(tie), axis=1)
-    s -= mo
-    s -= ms
-    np.maximum(s, 0.0, out=s)
-    den = ms + mo  # (m_i + m_j + s)(m_i + s)
-    den += s
-    s += mo
-    den *= s
-    p = ms  # m_j (m_i / norm_i) / den
-    p *= mo / norm[:, None]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        p /= den
-    if check:
-        p[~np.isfinite(p)] = 0.0  # zero masses: 0/0
-    order += (np.arange(k) * n)[:, None]
-    np.put(out, order, p)
-    out[np.arange(k), np.arange(rows.start, rows.start + k)] = 0.0
+def _check_workers(workers, name: str) -> int:
+    if int(workers) != workers or int(workers) < 1:
+        raise ModelError(f"{name}: workers must be an integer ≥ 1, got {workers}.")
+    return int(workers)
 
 
-def radiation_dense(x, y, mass, *, finite_size: bool = True) -> np.ndarray:
-    """Radiation probabilities for all n² pairs (diagonal 0), sorted row blocks + prefix sums.
+def _row_spans(n: int, rows: int) -> list[tuple[int, int]]:
+    return [(a, min(a + rows, n)) for a in range(0, n, rows)]
+
+
+def _run(task, spans: list[tuple[int, int]], workers: int) -> list:
+    """``task(a, b)`` for every span, in threads when ``workers > 1`` (the kernels release
+    the GIL); results in span order."""
+    if workers == 1 or len(spans) == 1:
+        return [task(a, b) for a, b in spans]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(lambda s: task(*s), spans))
+
+
+def radiation_dense(
+    x, y, mass, *, finite_size: bool = True, dtype=np.float64, workers: int = 1
+) -> np.ndarray:
+    """Radiation probabilities for all n² pairs (diagonal 0), one exact bucket sort per origin.
 
     The same quantity as :func:`radiation_at_pairs` on every pair::
 
         p_ij = m_i m_j / ((m_i + s_ij)(m_i + m_j + s_ij)) [/ (1 - m_i / M)],
         s_ij = Σ_{l ≠ i, j; d²_il ≤ d²_ij} m_l (tie-inclusive, float64 squared distances).
 
-    Origins are processed in blocks of rows with numpy: squared distances, one sort per row
-    (packed uint64 keys, see :func:`_sorted_rows`), prefix sums of the masses in sorted
-    order, the end of each group of equal distances for the tie-inclusive s_ij, then the
-    formula evaluated in sorted order and scattered back to the row. O(n² log n) time;
-    memory: the n × n float64 output plus a few blocks of ``_DENSE_BLOCK`` elements.
+    Each origin's row is computed by a compiled kernel (numba; see
+    :mod:`maillage.models._radiation_kernels`): float64 squared distances, an exact bucket
+    sort of the row (O(n) expected), prefix sums of the masses with tie groups, the formula.
+    O(n²) expected time. Memory: the n × n output plus O(n) per worker.
+
+    Parameters
+    ----------
+    x, y, mass : planar coordinates and masses (length n).
+    finite_size : divide each row by 1 - m_i/M (Masucci et al. 2013).
+    dtype : ``numpy.float64`` (default) or ``numpy.float32`` for an output of half the size;
+        everything is computed in float64 and only the stored values are rounded to float32
+        (relative error ≤ 6·10⁻⁸).
+    workers : threads computing rows; the result does not depend on it.
+
+    The first call in a process loads the compiled kernels from numba's on-disk cache (≈1 s
+    with numba's import), or compiles them (≈15 s on a loaded 2-core machine) when the cache
+    is cold.
     """
-    xa, ya = check_points(x, y, "radiation_dense")
-    m = check_masses(mass, "radiation_dense: mass")
-    if m.size != xa.size:
-        raise ModelError("radiation_dense: mass and points differ in length.")
+    xa, ya, m, mi_norm = _prepare(x, y, mass, finite_size, "radiation_dense")
+    workers = _check_workers(workers, "radiation_dense")
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ModelError(f"radiation_dense: dtype must be float64 or float32, got {dt}.")
     n = m.size
-    total = m.sum()
-    norm = np.ones(n)
-    if finite_size:
-        live = m < total
-        norm[live] = 1.0 - m[live] / total
-    # zero masses give 0/0; beyond these bounds the products could under- or overflow
-    check = bool(n) and not (m.min() > 1e-150 and m.max() < 1e150)
-    step = max(1, _DENSE_BLOCK // max(n, 1))
-    blocks = [slice(a, min(a + step, n)) for a in range(0, n, step)]
-    p = np.empty((n, n))
-    for rows in blocks:
-        _radiation_rows(xa, ya, m, rows, norm[rows], check, p[rows])
+    p = np.empty((n, n), dtype=dt)
+    if n == 0:
+        return p
+    k = _kernels()
+    rows = max(1, -(-n // (_TASKS_PER_WORKER * workers))) if workers > 1 else n
+
+    def task(a: int, b: int) -> None:
+        k.dense_rows(xa, ya, m, mi_norm, a, p[a:b], *k.scratch(n))
+
+    _run(task, _row_spans(n, rows), workers)
     return p
+
+
+def radiation_row_blocks(x, y, mass, *, rows: int = 256, finite_size: bool = True):
+    """Yield ``(start, block)``: the dense radiation matrix ``rows`` origins at a time.
+
+    ``block`` (``rows`` × n, float64, the last one shorter) holds rows ``start`` … of
+    :func:`radiation_dense`; a new array is yielded each time. Use it to stream all n² values
+    to a writer (or any per-row reduction) without holding the n × n matrix: memory is one
+    block plus O(n).
+    """
+    xa, ya, m, mi_norm = _prepare(x, y, mass, finite_size, "radiation_row_blocks")
+    if int(rows) != rows or rows < 1:
+        raise ModelError(f"radiation_row_blocks: rows must be an integer ≥ 1, got {rows}.")
+    k = _kernels()
+    work = k.scratch(m.size)
+    for a, b in _row_spans(m.size, int(rows)):
+        block = np.empty((b - a, m.size))
+        k.dense_rows(xa, ya, m, mi_norm, a, block, *work)
+        yield a, block
+
+
+def _sparse_limits(min_prob, top_k, n: int) -> tuple[np.ndarray, int]:
+    if np.ndim(min_prob) not in (0, 1) or (np.ndim(min_prob) == 1 and np.size(min_prob) != n):
+        raise ModelError(
+            f"radiation_sparse: min_prob must be a number or one value per origin ({n})."
+        )
+    lim = np.broadcast_to(np.asarray(min_prob, dtype=float), (n,))
+    if not (np.isfinite(lim) & (lim >= 0)).all():
+        raise ModelError("radiation_sparse: min_prob must be finite and ≥ 0.")
+    if top_k is None:
+        return np.ascontiguousarray(lim), 0
+    if int(top_k) != top_k or top_k < 1:
+        raise ModelError(f"radiation_sparse: top_k must be an integer ≥ 1, got {top_k}.")
+    return np.ascontiguousarray(lim), int(top_k)
+
+
+def radiation_sparse(
+    x,
+    y,
+    mass,
+    *,
+    min_prob=0.0,
+    top_k: int | None = None,
+    finite_size: bool = True,
+    workers: int = 1,
+):
+    """The radiation probabilities worth storing, as a ``scipy.sparse.csr_array`` (n × n).
+
+    Every p_ij of :func:`radiation_dense` is computed (same kernel, same values), but only
+    these are kept, row by row, so the n × n matrix is never held:
+
+    - p_ij > 0 and p_ij ≥ ``min_prob`` (a number, or one threshold per origin: e.g.
+      ``min_prob = 0.5 / O`` keeps the expected flows O_i p_ij ≥ 0.5);
+    - with ``top_k``, at most the ``top_k`` largest of each origin (among those above the
+      threshold; ties at the k-th value broken by the lower destination index).
+
+    This is a TRUNCATED matrix: the dropped probabilities are not redistributed, so a row
+    sums to less than the dense row (compare ``out.sum(axis=1)`` with 1). Column indices are
+    sorted within each row. Memory: the kept entries (12 bytes each: int32 column, float64
+    value), written in place with ``top_k`` (arrays of n·top_k entries) and otherwise held
+    twice during the final concatenation of the row blocks' pieces (a 384 kB buffer per
+    block), plus O(n) per worker. ``workers`` as in :func:`radiation_dense`.
+    """
+    import scipy.sparse as sp
+
+    xa, ya, m, mi_norm = _prepare(x, y, mass, finite_size, "radiation_sparse")
+    workers = _check_workers(workers, "radiation_sparse")
+    n = m.size
+    lim, k_top = _sparse_limits(min_prob, top_k, n)
+    if n == 0:
+        return sp.csr_array((0, 0))
+    k = _kernels()
+    # with top_k the kept entries are at most n·k: they are written in place into arrays of
+    # that size; otherwise row blocks are kept in pieces, concatenated at the end
+    cap = min(n, k_top) if k_top else n  # kept entries per row, at most
+    direct = cap < n
+    rows = max(1, _SPARSE_BUFFER // cap)
+    if workers > 1:
+        rows = max(1, min(rows, -(-n // (_TASKS_PER_WORKER * workers))))
+    counts = np.empty(n, dtype=np.int64)
+    if direct:
+        cols = np.empty(n * cap, dtype=np.int32)
+        vals = np.empty(n * cap)
+
+    def task(a: int, b: int):
+        if direct:
+            c, v = cols[a * cap : b * cap], vals[a * cap : b * cap]
+        else:
+            c, v = np.empty((b - a) * cap, dtype=np.int32), np.empty((b - a) * cap)
+        used = k.sparse_rows(xa, ya, m, mi_norm, a, b, lim, k_top, counts[a:b], c, v, *k.scratch(n))
+        return used if direct else (c[:used].copy(), v[:used].copy())
+
+    spans = _row_spans(n, rows)
+    parts = _run(task, spans, workers)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if direct:  # close the gaps left by rows with fewer than top_k entries
+        for (a, _), used in zip(spans, parts, strict=True):
+            src, dst = a * cap, indptr[a]
+            if src != dst:
+                cols[dst : dst + used] = cols[src : src + used]
+                vals[dst : dst + used] = vals[src : src + used]
+        cols, vals = cols[: indptr[-1]], vals[: indptr[-1]]
+    else:
+        cols = np.concatenate([c for c, _ in parts])
+        vals = np.concatenate([v for _, v in parts])
+    del parts
+    if indptr[-1] < np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
+    return sp.csr_array((vals, cols, indptr), shape=(n, n), copy=False)
