@@ -488,3 +488,75 @@ def test_scanner_and_duckdb_give_the_same_flows(files):
     assert ours.warnings == reference.warnings
     assert ours.sha256 == reference.sha256
     assert sorted(ours.transfers) == sorted(reference.transfers)
+
+
+# -- the numpy head-office links against the SQL ones ------------------------------------------
+
+
+def _random_stock(path: Path, seed: int, rows: int = 3000) -> Path:
+    """A sorted stock with several flagged head offices per siren, closed ones, no place,
+    empty and unknown bands, bad SIRETs: the cases where the head-office rule decides."""
+    import random
+
+    rng = random.Random(seed)
+    col = {name: i for i, name in enumerate(S.ETABLISSEMENT_COLUMNS)}
+    template = _rows()[1]
+    out, siren = [_rows()[0]], 300000000
+    while len(out) <= rows:
+        siren += rng.randint(1, 3)
+        for k in range(rng.randint(1, 5)):
+            r = list(template)
+            r[col["siren"]], r[col["nic"]] = str(siren), f"{k + 1:05d}"
+            r[col["siret"]] = f"{siren}{k + 1:05d}" if rng.random() > 0.01 else "12345"
+            r[col["etablissementSiege"]] = rng.choice(["true", "false", "false", ""])
+            r[col["etatAdministratifEtablissement"]] = rng.choice(["A", "A", "F", "X"])
+            r[col["codeCommuneEtablissement"]] = rng.choice(["75108", "69123", "13201", "", ""])
+            r[col["codePaysEtrangerEtablissement"]] = rng.choice(["", "", "99109"])
+            r[col["trancheEffectifsEtablissement"]] = rng.choice(["", "NN", "01", "12", "53", "9"])
+            r[col["activitePrincipaleEtablissement"]] = f"{rng.randint(0, 99):02d}.11Z"
+            out.append(r)
+    return _write(path, out)
+
+
+def _random_legal_units(path: Path, stock: Path, seed: int) -> Path:
+    """Legal units naming one establishment of some sirens (sometimes one not in the stock)."""
+    import random
+
+    rng = random.Random(seed)
+    sirens = sorted({r[0] for r in csv.reader(io.StringIO(stock.read_text())) if r[0] != "siren"})
+    rows = [list(S.UNITE_LEGALE_COLUMNS)]
+    nic = S.UNITE_LEGALE_COLUMNS.index("nicSiegeUniteLegale")
+    for siren in sirens:
+        if rng.random() < 0.5:
+            r = [""] * len(S.UNITE_LEGALE_COLUMNS)
+            r[0], r[nic] = siren, str(rng.randint(1, 6))
+            rows.append(r)
+    return _write(path, rows)
+
+
+@pytest.mark.parametrize("measure", S.MEASURES)
+@pytest.mark.parametrize("legal_units", [False, True])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_numpy_links_give_the_sql_links(tmp_path, seed, legal_units, measure):
+    stock = _random_stock(tmp_path / "StockEtablissement_utf8.csv", seed)
+    files = [stock]
+    if legal_units:
+        files.append(_random_legal_units(tmp_path / "StockUniteLegale_utf8.csv", stock, seed))
+    ours = S.read_sirene(files, measure=measure)
+    reference = S.read_sirene(files, measure=measure, scanner=False)
+    assert ours.counts["hq_not_found"] > 0 and ours.counts["hq_establishments_linked"] > 100
+    assert ours.hq.to_pylist() == reference.hq.to_pylist()
+    assert ours.hq_breakdown.to_pylist() == reference.hq_breakdown.to_pylist()
+    assert ours.counts == reference.counts
+    assert ours.warnings == reference.warnings
+
+
+def test_numpy_links_taken_for_a_sorted_stock():
+    with S.workspace() as con:
+        keep: dict = {}
+        S._stage_establishments(con, ETAB, keep=keep)
+        flows = S.read_sirene([ETAB])
+        flows.warnings.clear()
+        assert keep["stock"].increasing
+        assert S._hq_links_numpy(con, flows, False, "x", keep["stock"])
+        assert flows.hq.num_rows > 0

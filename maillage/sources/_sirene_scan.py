@@ -553,3 +553,80 @@ def scan_establishments(
         increasing=int(state[1]) == 0,
         rows=rows,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Head-office links over the scanned columns (a stock whose valid SIRETs increase)
+# ---------------------------------------------------------------------------------------------
+
+#: ``hq_origins`` output of a row that is not linked (bad SIRET, not active, no place).
+NOT_LINKED = -2
+#: ``hq_origins`` output of a linked row whose siren has no head office with a place.
+NO_HEAD_OFFICE = -1
+
+
+@nb.njit(cache=True)
+def hq_origins(siret, place, flags):
+    """Place id of the head office of every active establishment with a place.
+
+    The valid SIRETs (>= 0) strictly increase, so the establishments of a siren (first nine
+    digits) are one run. The head office of a run: its first active flagged establishment
+    (flag bit 1, active bit 2) with a place, else its first flagged one with a place. Rows
+    not linked get :data:`NOT_LINKED`, linked rows without head office :data:`NO_HEAD_OFFICE`.
+    """
+    n = siret.size
+    origin = np.full(n, NOT_LINKED, np.int32)
+    i = 0
+    while i < n:
+        if siret[i] < 0:
+            i += 1
+            continue
+        siren = siret[i] // 100000
+        head = -1
+        fallback = -1
+        j = i
+        while j < n:
+            if siret[j] >= 0:
+                if siret[j] // 100000 != siren:
+                    break
+                if (flags[j] & 1) != 0 and place[j] >= 0:
+                    if (flags[j] & 2) != 0 and head < 0:
+                        head = place[j]
+                    if fallback < 0:
+                        fallback = place[j]
+            j += 1
+        if head < 0:
+            head = fallback
+        for k in range(i, j):
+            if siret[k] >= 0 and (flags[k] & 2) != 0 and place[k] >= 0:
+                origin[k] = head
+        i = j
+    return origin
+
+
+@nb.njit(cache=True)
+def link_keys(origin, place, section, band, rank):
+    """One sortable key per link (``origin`` >= 0), and the number of links to another place.
+
+    key = origin rank << 37 | destination rank << 13 | section << 5 | band + 1 (``rank``
+    orders the place ids by code, below 2**24; band -2..15 → 0 for no weight, else band + 1):
+    sorted keys group the links by (origin, destination, section) in code order.
+    """
+    n = 0
+    for i in range(origin.size):
+        if origin[i] >= 0:
+            n += 1
+    keys = np.empty(n, np.int64)
+    other = 0
+    k = 0
+    for i in range(origin.size):
+        o = origin[i]
+        if o < 0:
+            continue
+        d = place[i]
+        if o != d:
+            other += 1
+        b = band[i] + 1 if band[i] >= 0 else 0
+        keys[k] = (rank[o] << 37) | (rank[d] << 13) | (np.int64(section[i]) << 5) | b
+        k += 1
+    return keys, other

@@ -72,6 +72,9 @@ DuckDB path. A file the scanner does not accept (header quoted oddly or repeated
 UTF-8, a malformed row) is read by DuckDB instead, which names the malformed lines. The table
 then lives in an in-memory DuckDB database that spills to a temporary folder beyond
 ``memory_limit``; every check is one scan of it (sample lines only for the checks that hit).
+For a scanned stock whose SIRETs increase (the published one), the head-office links are
+computed on the scanned columns (numba pass over the siren runs, sorted integer keys on place
+ids; :func:`_hq_links_numpy`), with the same counts, warnings and tables as the SQL join.
 The other two files are read by DuckDB in parallel. Nothing is loaded whole into Python.
 """
 
@@ -589,7 +592,11 @@ def _stage(
 
 
 def _stage_establishments(
-    con: duckdb.DuckDBPyConnection, path: Path, *, scanner: bool = True
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    scanner: bool = True,
+    keep: dict[str, Any] | None = None,
 ) -> tuple[int, str, str, bool | None]:
     """Read the establishments stock into ``etab`` (same table as ``_stage`` with
     ``_etab_select()``); returns (rows, display, sha256, whether the valid SIRETs strictly
@@ -600,6 +607,10 @@ def _stage_establishments(
     strict RFC-4180 with the header's field count. Otherwise — another header layout, another
     encoding, a malformed row — the file is read by DuckDB as before, which also names the
     malformed lines in its error (nothing is imported either way).
+
+    ``keep``: when given and the scanner read the file, ``keep["stock"]`` is set to the
+    scanned columns (:class:`~maillage.sources._sirene_scan.ScannedStock`), for the numpy
+    head-office links.
     """
     what, expected = "a Sirene establishments stock", "sirene_etablissement"
     if scanner:
@@ -610,8 +621,11 @@ def _stage_establishments(
                     path=opened.display,
                 )
             _check_columns(opened, _NEED_ETAB, what, expected)
-            increasing = _scan_into(con, opened)
-            if increasing is not None:
+            stock = _scan_into(con, opened)
+            if stock is not None:
+                if keep is not None:
+                    keep["stock"] = stock
+                increasing = stock.increasing
                 rows = int(con.execute("SELECT count(*) FROM etab").fetchall()[0][0])
                 return rows, opened.display, opened.sha256, increasing
     return *_stage(
@@ -652,11 +666,11 @@ def _plain_header_start(opened: OpenedFile) -> int | None:
     return len(first)
 
 
-def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> bool | None:
+def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> Any:
     """Fill ``etab`` with the numba scanner; None when the DuckDB path must read the file.
 
-    Returns whether the valid SIRETs strictly increase in file order (checked while
-    scanning)."""
+    Returns the scanned columns (their ``increasing`` says whether the valid SIRETs strictly
+    increase in file order, checked while scanning)."""
     from maillage.sources import _sirene_scan as scan
 
     if opened.encoding != "utf-8" or opened.csv_path is None or opened.separator != ",":
@@ -686,7 +700,7 @@ def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> bool | Non
         )
     finally:
         con.unregister("_etab_scan")
-    return stock.increasing
+    return stock
 
 
 def _fix_odd_rows(
@@ -933,8 +947,23 @@ def _stock_year(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date | None]:
     return latest.year, latest
 
 
-def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool, disp: str) -> None:
-    """Head office of each siren, then head-office place → establishment place, by section."""
+def _hq_links(
+    con: duckdb.DuckDBPyConnection,
+    flows: SireneFlows,
+    have_ul: bool,
+    disp: str,
+    stock: Any = None,
+) -> None:
+    """Head office of each siren, then head-office place → establishment place, by section.
+
+    With the scanned columns of a stock whose SIRETs increase (the published one), the links
+    are computed with numba and numpy on integer place ids (:func:`_hq_links_numpy`);
+    otherwise with SQL.
+    Both give the same counts, warnings and tables (rows ordered by origin, destination and
+    section).
+    """
+    if stock is not None and stock.increasing and _hq_links_numpy(con, flows, have_ul, disp, stock):
+        return
     # an active flagged establishment first, then the first listed (2^40 > any line number)
     flagged = """
         SELECT siren, arg_max(place, active::BIGINT * 1099511627776 - line) AS place
@@ -976,36 +1005,26 @@ def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool,
     ).fetchall()[0]
     not_found = int(row[0])
     flows.counts["hq_not_found"] = not_found
+    flows.counts["hq_establishments_linked"] = int(row[1])
+    flows.counts["hq_value"] = float(row[2])
+    flows.counts["hq_establishments_other_commune"] = int(row[3])
+    flows.counts["hq_establishments_zero_weight"] = int(row[4])
+    sample = ""
     if not_found:
-        lines = _sample_lines(
+        sample = _sample_lines(
             con,
             "etab_ok e LEFT JOIN hq h ON h.siren = e.siren",
             "e.active AND e.place IS NOT NULL AND h.place IS NULL",
             "e.line",
         )
-        flows.warnings.append(
-            f"{disp}: {not_found:,} active establishment(s) whose head office is not in the "
-            "stock (no establishment of the same siren flagged etablissementSiege=true"
-            + (" nor siren||nicSiegeUniteLegale" if have_ul else "")
-            + f"); left out (e.g. line(s) {lines})"
-        )
-    flows.counts["hq_establishments_linked"] = int(row[1])
-    flows.counts["hq_value"] = float(row[2])
-    flows.counts["hq_establishments_other_commune"] = int(row[3])
-    flows.counts["hq_establishments_zero_weight"] = int(row[4])
-    if flows.counts["hq_establishments_zero_weight"]:
-        flows.warnings.append(
-            f"{flows.counts['hq_establishments_zero_weight']:,} linked active establishment(s) "
-            "weigh 0 jobs (headcount band NN, 00, empty or unknown): they are not in the "
-            "hq_link flows (import with measure 'establishments' to count them)"
-        )
+    _hq_warnings(flows, have_ul, disp, sample)
     flows.counts["active_establishments"] = int(
         con.execute("SELECT count(*) FROM etab_ok WHERE active").fetchall()[0][0]
     )
     flows.hq = (
         con.sql(
             "SELECT origin, destination, sum(value)::DOUBLE AS value FROM hq_pairs "
-            "WHERE origin IS NOT NULL GROUP BY ALL HAVING sum(value) > 0"
+            "WHERE origin IS NOT NULL GROUP BY ALL HAVING sum(value) > 0 ORDER BY 1, 2"
         )
         .to_arrow_table()
         .cast(FLOW_SCHEMA)
@@ -1013,11 +1032,149 @@ def _hq_links(con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool,
     flows.hq_breakdown = (
         con.sql(
             "SELECT origin, destination, 'section' AS dimension, chr(section) AS category, "
-            "value::DOUBLE AS value FROM hq_pairs WHERE value > 0 AND origin IS NOT NULL"
+            "value::DOUBLE AS value FROM hq_pairs WHERE value > 0 AND origin IS NOT NULL "
+            "ORDER BY 1, 2, 4"
         )
         .to_arrow_table()
         .cast(BREAKDOWN_SCHEMA)
     )
+
+
+def _hq_warnings(flows: SireneFlows, have_ul: bool, disp: str, sample: str) -> None:
+    """The warnings of the head-office links, from ``flows.counts`` (both paths)."""
+    if flows.counts["hq_not_found"]:
+        flows.warnings.append(
+            f"{disp}: {flows.counts['hq_not_found']:,} active establishment(s) whose head office "
+            "is not in the stock (no establishment of the same siren flagged "
+            "etablissementSiege=true"
+            + (" nor siren||nicSiegeUniteLegale" if have_ul else "")
+            + f"); left out (e.g. line(s) {sample})"
+        )
+    if flows.counts["hq_establishments_zero_weight"]:
+        flows.warnings.append(
+            f"{flows.counts['hq_establishments_zero_weight']:,} linked active establishment(s) "
+            "weigh 0 jobs (headcount band NN, 00, empty or unknown): they are not in the "
+            "hq_link flows (import with measure 'establishments' to count them)"
+        )
+
+
+def _legal_unit_origins(
+    con: duckdb.DuckDBPyConnection, stock: Any, origin: np.ndarray
+) -> np.ndarray | None:
+    """``origin`` (from the flagged head offices) with the head offices named by the legal
+    units (``siren || nicSiegeUniteLegale``) instead, when they are in the stock with a place
+    (SQL ``coalesce``); None when a siren would get two (the SQL path then decides)."""
+    from maillage.sources._sirene_scan import NO_HEAD_OFFICE
+
+    named = con.execute("SELECT hq_siret FROM ul WHERE hq_siret IS NOT NULL").fetchnumpy()
+    named = np.asarray(named["hq_siret"], dtype=np.int64)
+    rows = np.flatnonzero(stock.siret >= 0)
+    siret = stock.siret[rows]
+    pos = np.minimum(np.searchsorted(siret, named), max(siret.size - 1, 0))
+    found = siret[pos] == named if siret.size else np.zeros(named.size, bool)
+    ul_siren, ul_place = named[found] // 100000, stock.place[rows[pos[found]]]
+    if np.unique(ul_siren).size != ul_siren.size:
+        return None
+    ul_siren, ul_place = ul_siren[ul_place >= 0], ul_place[ul_place >= 0]
+    linked = np.flatnonzero(origin >= NO_HEAD_OFFICE)
+    siren = stock.siret[linked] // 100000
+    at = np.minimum(np.searchsorted(ul_siren, siren), max(ul_siren.size - 1, 0))
+    named_here = ul_siren[at] == siren if ul_siren.size else np.zeros(siren.size, bool)
+    origin = origin.copy()
+    origin[linked[named_here]] = ul_place[at[named_here]]
+    return origin
+
+
+def _hq_links_numpy(
+    con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool, disp: str, stock: Any
+) -> bool:
+    """The head-office links of ``_hq_links`` over the scanned columns (numba kernels).
+
+    The stock's valid SIRETs strictly increase (so none is repeated and the establishments
+    of a siren are one run): the head office of every run is found in one pass; each link
+    becomes one integer key (place ranks in code order, section, band) and the sorted keys
+    give the (origin, destination, section) sums; place ids become codes only for the
+    resulting pairs. Returns False (nothing done) when the SQL path must decide.
+    """
+    from maillage.sources import _sirene_scan as scan
+
+    origin = scan.hq_origins(stock.siret, stock.place, stock.flags)
+    if have_ul:
+        origin = _legal_unit_origins(con, stock, origin)
+        if origin is None:
+            return False
+    codes = np.array(stock.places, dtype=object)
+    order = np.argsort(codes, kind="stable") if codes.size else np.zeros(0, np.int64)
+    rank = np.empty(max(codes.size, 1), dtype=np.int64)
+    rank[order] = np.arange(codes.size)
+    keys, other = scan.link_keys(origin, stock.place, stock.section, stock.band, rank)
+    keys.sort()
+    # weight of the low 5 bits of a key: 0 for no band, else the band's midpoint
+    if flows.measure == "jobs":
+        weights = np.zeros(32, dtype=np.float64)
+        weights[1 : len(HEADCOUNT_MIDPOINTS) + 1] = np.array(
+            list(HEADCOUNT_MIDPOINTS.values()), dtype=np.float32
+        )
+    else:
+        weights = np.ones(32, dtype=np.float64)
+    group = keys >> 5
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if keys.size else keys
+    sums = np.add.reduceat(weights[keys & 31], starts) if keys.size else np.zeros(0)
+    counts = np.diff(np.r_[starts, keys.size])
+    keys = group[starts]
+    lost = np.flatnonzero(origin == scan.NO_HEAD_OFFICE)
+    flows.counts["hq_not_found"] = int(lost.size)
+    flows.counts["hq_establishments_linked"] = int(counts.sum())
+    flows.counts["hq_value"] = float(sums.sum())
+    flows.counts["hq_establishments_other_commune"] = int(other)
+    flows.counts["hq_establishments_zero_weight"] = int(counts[sums == 0].sum())
+    sample = ", ".join(str(x) for x in (lost[:_SAMPLES] + 2).tolist())
+    _hq_warnings(flows, have_ul, disp, sample)
+    flows.counts["active_establishments"] = int(
+        np.count_nonzero((stock.flags & 2).astype(bool) & (stock.siret >= 0))
+    )
+    flows.hq, flows.hq_breakdown = _hq_tables(
+        pa.array(codes[order].tolist(), pa.string()), keys, sums
+    )
+    return True
+
+
+def _hq_tables(codes: pa.Array, keys: np.ndarray, sums: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """(flows, section breakdown) from the sorted group keys (origin rank << 32 |
+    destination rank << 8 | section, ranks into ``codes``) and sums: rows with a positive
+    value, ordered by origin, destination and section."""
+    keep = sums > 0
+    keys, value = keys[keep], sums[keep]
+
+    def code(ranks: np.ndarray) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(ranks.astype(np.int32)), codes).cast(
+            pa.string()
+        )
+
+    letters = pa.array([chr(i) for i in range(256)], pa.string())
+    breakdown = pa.table(
+        {
+            "origin": code(keys >> 32),
+            "destination": code((keys >> 8) & 0xFFFFFF),
+            "dimension": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(keys.size, dtype=np.int32)), pa.array(["section"])
+            ).cast(pa.string()),
+            "category": pa.DictionaryArray.from_arrays(
+                pa.array((keys & 0xFF).astype(np.int32)), letters
+            ).cast(pa.string()),
+            "value": pa.array(value, pa.float64()),
+        }
+    )
+    pair = keys >> 8
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if pair.size else pair
+    flows = pa.table(
+        {
+            "origin": code(pair[starts] >> 24),
+            "destination": code(pair[starts] & 0xFFFFFF),
+            "value": pa.array(np.add.reduceat(value, starts) if pair.size else value, pa.float64()),
+        }
+    )
+    return flows.cast(FLOW_SCHEMA), breakdown.cast(BREAKDOWN_SCHEMA)
 
 
 def _transfers(
@@ -1203,7 +1360,10 @@ def read_sirene(
         )
     with workspace(tmp_dir, memory_limit=memory_limit, threads=threads) as con:
         say("Lecture du stock des établissements Sirene", 0.05)
-        n, disp, sha, increasing = _stage_establishments(con, files.etablissements, scanner=scanner)
+        scanned: dict[str, Any] = {}
+        n, disp, sha, increasing = _stage_establishments(
+            con, files.etablissements, scanner=scanner, keep=scanned
+        )
         flows.rows["etablissements"], flows.files["etablissements"] = n, disp
         flows.sha256["etablissements"] = sha
         year, latest = _stock_year(con)
@@ -1225,7 +1385,7 @@ def read_sirene(
             flows.rows["unites_legales"], flows.files["unites_legales"] = n, disp_ul
             flows.sha256["unites_legales"] = sha
         say("Liens siège – établissement", 0.5)
-        _hq_links(con, flows, have_ul, disp)
+        _hq_links(con, flows, have_ul, disp, scanned.pop("stock", None))
         if files.successions is not None:
             say("Lecture des liens de succession", 0.6)
             n, disp_s, sha = _stage(
