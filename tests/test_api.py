@@ -528,7 +528,9 @@ def test_api_docs_page_is_served_offline(client):
 
 
 def test_front_end_needs_no_network():
-    for name in ("index.html", "app.js", "app.css"):
+    names = sorted(p.name for p in WEB.iterdir() if p.suffix in {".html", ".js", ".css"})
+    assert {"index.html", "app.js", "app.css", "boot.js"} <= set(names)
+    for name in names:
         text = (WEB / name).read_text(encoding="utf-8")
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), name
 
@@ -543,6 +545,7 @@ def test_openapi_documents_every_resource(client):
         "/api/v1/pair",
         "/api/v1/choropleth",
         "/api/v1/geometry/{level}",
+        "/api/v1/cooperations/{slug}/geometry",
         "/api/v1/perimeters",
         "/api/v1/cooperations",
         "/api/v1/exports/partners.csv",

@@ -143,8 +143,11 @@ def test_perimeter_add_then_indicators(home, tmp_path):
 
 def test_perimeter_with_unknown_epci_is_refused(home, tmp_path):
     f = tmp_path / "faux.yaml"
-    f.write_text("perimeters:\n  - slug: faux\n    name: Faux\n    members:\n"
-                 "      - epci:242900314\n      - epci:999999999\n", "utf-8")
+    f.write_text(
+        "perimeters:\n  - slug: faux\n    name: Faux\n    members:\n"
+        "      - epci:242900314\n      - epci:999999999\n",
+        "utf-8",
+    )
     res = run("perimeter", "add", str(f))
     assert res.exit_code == 1
     assert "999999999" in res.output and "faux.yaml" in res.output

@@ -218,5 +218,6 @@ def test_thin_epci_stratum_is_widened_to_the_type(built_store):
     res = ind.indicators_for(built_store, resolve(built_store, "epci:242900314"), "commute")
     assert res["stratum"] == "epci/MET/*"
     n_met = built_store.scalar(
-        "SELECT count(*) FROM territory WHERE level = 'epci' AND type IN ('MET', 'MET69')")
+        "SELECT count(*) FROM territory WHERE level = 'epci' AND type IN ('MET', 'MET69')"
+    )
     assert res["stratum_size"] == n_met

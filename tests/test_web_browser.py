@@ -62,12 +62,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _seed_register(home: Path) -> None:
+    """The register of ``home`` holding the seed cooperations, as ``maillage build`` leaves it."""
+    from maillage.cooperations.db import open_registry, session_factory
+    from maillage.cooperations.seed import load_seed
+    from maillage.settings import Settings
+
+    engine = open_registry(Settings(home=home).registry_url)
+    with session_factory(engine)() as session, session.begin():
+        load_seed(session)
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def server(built_db, tmp_path_factory):
-    """uvicorn serving the app on a copy of the built store, on a free loopback port."""
+    """uvicorn serving the app on a copy of the built store and the seed register, on a free
+    loopback port."""
     _need_browser()
     home = tmp_path_factory.mktemp("web-home")
     shutil.copy(built_db, home / "maillage.duckdb")
+    _seed_register(home)
     port = _free_port()
     env = {**os.environ, "MAILLAGE_HOME": str(home), "MAILLAGE_BASEMAP_URL": ""}
     log = open(home / "uvicorn.log", "wb")  # noqa: SIM115 - closed below
@@ -365,7 +379,9 @@ def test_pair_view_and_shared_link(page, browser, server, shots):
     assert digits(row.nth(2).inner_text()) == fr_int(pair["b_to_a"])
     assert digits(row.nth(3).inner_text()) == fr_int(pair["balance_for_a"])
     assert "modélisé" in row.nth(0).inner_text()
-    # the tie against the gravity model, labelled modelled, with the API's ratio
+    # the tie against the gravity model, labelled modelled, with the API's ratio (asked for
+    # when the bottom of the panel is scrolled into view)
+    page.page.locator("#pair-ties-section").scroll_into_view_if_needed()
     page.page.wait_for_selector("#pair-ties", timeout=90_000)
     assert "modélisé" in page.page.locator("#pair-ties").inner_text()
     ties = page.api(f"/territories/{BREST}/ties", kind="commute", top=500)["data"]["ties"]
@@ -407,3 +423,191 @@ def test_commune_level_loads_per_departement(page, shots):
     png = page.shot(shots, "11_communes")
     stats = page.pixels(png)
     assert stats["painted"] > 0.2 * stats["total"], stats
+
+
+# -- the cooperation layer ------------------------------------------------------------------------
+
+RENDERED = """([layer, key]) => [...new Set(window.maillage.map
+    .queryRenderedFeatures({ layers: [layer] }).map((f) => f.properties[key]))].sort()"""
+
+
+def colour_counts(page: Page, png: bytes, colours: dict[str, str], tolerance: int = 45) -> dict:
+    """Pixels of a screenshot within ``tolerance`` (sum of channel differences) of each colour."""
+    return page.page.evaluate(
+        """async ([b64, colours, tol]) => {
+          const img = new Image(); img.src = 'data:image/png;base64,' + b64; await img.decode();
+          const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+          const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+          const d = ctx.getImageData(0, 0, c.width, c.height).data;
+          const rgb = Object.fromEntries(Object.entries(colours).map(([k, h]) =>
+            [k, [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16))]));
+          const out = Object.fromEntries(Object.keys(colours).map((k) => [k, 0]));
+          for (let i = 0; i < d.length; i += 4)
+            for (const [k, [r, g, b]] of Object.entries(rgb))
+              if (Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) <= tol)
+                out[k]++;
+          return out;
+        }""",
+        [base64.b64encode(png).decode(), colours, tolerance],
+    )
+
+
+def rgb_hex(css: str) -> str:
+    """``rgb(217, 95, 2)`` → ``#d95f02``."""
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def test_cooperation_layer_draws_bodies_and_uncovered_links(page, browser, server, shots):
+    from maillage.cooperations.vocab import INSTRUMENTS
+
+    page.open(f"/?sel={LANDERNEAU}&flows=0")
+    page.page.wait_for_selector("#panel-title:has-text('Landerneau')")
+    before = page.shot(shots, "12_landerneau")
+
+    # the toggle is a labelled checkbox, reached and switched with the keyboard
+    toggle = page.page.get_by_role("checkbox", name="coopérations")
+    toggle.focus()
+    page.page.keyboard.press("Space")
+    page.page.wait_for_selector("#coop-legend-title:has-text('Landerneau')", timeout=60_000)
+    assert url_state(page.page.url).get("coops") == "1"
+
+    bodies = page.api(f"/territories/{LANDERNEAU}/bodies")["data"]["bodies"]
+    expected = {b["slug"]: b for b in bodies if b["relation"] in ("direct", "through")}
+    assert "pole-metropolitain-pays-de-brest" in expected
+    legend = page.page.locator("#coop-legend")
+    shown = legend.locator("li[data-slug]").evaluate_all("els => els.map(e => e.dataset.slug)")
+    assert set(shown) == set(expected)
+    for slug, body in expected.items():
+        item = legend.locator(f"li[data-slug='{slug}']")
+        assert body["name"] in item.inner_text()
+        assert INSTRUMENTS[body["instrument"]] in item.inner_text()  # the body's type, in French
+
+    coverage = page.api(f"/territories/{LANDERNEAU}/coverage", kind="commute")["data"]
+    uncovered = sorted(lk["b"] for lk in coverage["uncovered"])
+    covered = sorted(lk["b"] for lk in coverage["links"] if lk["n_cooperations"] > 0)
+    assert uncovered, "the seed register leaves a strong link of Landerneau uncovered"
+    page.page.wait_for_function(
+        "window.maillage.map.queryRenderedFeatures({layers: ['coop-outline']}).length > 0"
+    )
+    drawn = page.page.evaluate(RENDERED, ["coop-outline", "slug"])
+    assert "pole-metropolitain-pays-de-brest" in drawn and set(drawn) <= set(expected)
+    assert page.page.evaluate(RENDERED, ["coop-links-uncovered", "b"]) == uncovered
+    assert page.page.evaluate(RENDERED, ["coop-links-covered", "b"]) == covered
+    assert f"liens forts sans coopération ({len(uncovered)})" in legend.inner_text()
+    for lk in coverage["uncovered"]:
+        assert lk["name_b"] in legend.inner_text()
+    assert "modélisé" in legend.inner_text()  # the links rest on modelled flows
+
+    # on screen: the pôle's outline in its legend colour, the uncovered link in red
+    pole = legend.locator("li[data-slug='pole-metropolitain-pays-de-brest'] .sw")
+    pole_colour = rgb_hex(pole.evaluate("e => getComputedStyle(e).borderTopColor"))
+    colours = {"pole": pole_colour, "uncovered": "#c4001a"}
+    after = page.shot(shots, "13_landerneau_cooperations")
+    page.page.screenshot(path=str(shots / "13_landerneau_cooperations_page.png"))
+    was, now = colour_counts(page, before, colours), colour_counts(page, after, colours)
+    assert now["pole"] > was["pole"] + 500, (was, now)
+    assert now["uncovered"] > was["uncovered"] + 40, (was, now)
+
+    # unticking a body in the legend (keyboard again) takes its perimeter off the map
+    box = legend.locator("input[data-slug='pole-metropolitain-pays-de-brest']")
+    box.focus()
+    page.page.keyboard.press("Space")
+    page.page.wait_for_function(
+        """() => !window.maillage.map.queryRenderedFeatures({layers: ['coop-outline']})
+             .some((f) => f.properties.slug === 'pole-metropolitain-pays-de-brest')"""
+    )
+    box.focus()
+    page.page.keyboard.press("Space")
+
+    # a shared link reopens the layer
+    shared_url = page.page.url
+    other = Page(browser, server)
+    try:
+        other.page.goto(shared_url)
+        other.page.wait_for_selector("body[data-ready='1']", timeout=90_000)
+        other.page.wait_for_selector("#coop-legend-title:has-text('Landerneau')", timeout=60_000)
+        assert other.page.is_checked("#show-coops")
+        other.page.wait_for_function(
+            "window.maillage.map.queryRenderedFeatures({layers: ['coop-links-uncovered']}).length"
+        )
+        assert other.page.evaluate(RENDERED, ["coop-links-uncovered", "b"]) == uncovered
+        again = other.page.locator("#coop-legend li[data-slug]").evaluate_all(
+            "els => els.map(e => e.dataset.slug)"
+        )
+        assert again == shown
+        other.page.wait_for_selector("#coop-section li[data-slug]")
+        other.shot(shots, "14_shared_cooperations", "body")
+        assert not other.foreign and not other.errors
+    finally:
+        other.close()
+
+
+def test_ready_means_map_painted_and_panel_shown(browser, server):
+    """At the moment ``body[data-ready]`` is set, the panel shows the territory and the map
+    has drawn the territories (rendered features of the choropleth layer)."""
+    p = Page(browser, server)
+    try:
+        p.page.add_init_script(
+            """new MutationObserver((_, obs) => {
+                 if (!document.body || !document.body.dataset.ready) return;
+                 obs.disconnect();
+                 const map = window.maillage.map;
+                 window.__atReady = {
+                   title: (document.querySelector('#panel-title') || {}).textContent || null,
+                   painted: map.queryRenderedFeatures({ layers: ['terr-fill'] }).length,
+                   coloured: map.queryRenderedFeatures({ layers: ['terr-fill'] })
+                     .filter((f) => typeof (f.state || {}).v === 'number').length,
+                 };
+               }).observe(document,
+                          { attributes: true, subtree: true, attributeFilter: ['data-ready'] });"""
+        )
+        p.open(f"/?sel={BREST}")
+        seen = p.page.evaluate("window.__atReady")
+        assert seen["title"] == "Brest Métropole"
+        assert seen["painted"] > 20 and seen["coloured"] > 20, seen
+        assert not p.errors
+    finally:
+        p.close()
+
+
+def test_zooming_in_swaps_in_the_full_polygons(page):
+    """The first view draws light polygons; from zoom 8 on, the full ones replace them."""
+    page.open("/?flows=0")
+    assert page.page.evaluate("window.maillage.layer") == {"level": "epci", "detail": "low"}
+    light = page.page.evaluate("window.maillage.map.querySourceFeatures('terr').length")
+    with page.page.expect_response(lambda r: r.url.endswith("/api/v1/geometry/epci")) as answer:
+        page.page.evaluate("window.maillage.map.jumpTo({center: [-4.48, 48.39], zoom: 9})")
+    assert answer.value.ok
+    page.page.wait_for_function("window.maillage.layer.detail === 'full'", timeout=60_000)
+    page.page.wait_for_function(
+        "window.maillage.map.queryRenderedFeatures({layers: ['terr-fill']}).length > 0"
+    )
+    assert light > 0
+    # the values follow the polygons: Brest keeps its choropleth value
+    value = page.page.evaluate(
+        """window.maillage.map.getFeatureState({source: 'terr', id: '242900314'}).v"""
+    )
+    brest = next(
+        v["value"]
+        for v in page.api(
+            "/choropleth", level="epci", kind="commute", indicator="self_containment"
+        )["data"]["values"]
+        if v["code"] == "242900314"
+    )
+    assert value == pytest.approx(brest)
+
+
+def test_remarkable_ties_are_asked_for_when_scrolled_to(page):
+    asked: list[str] = []
+    page.page.on("request", lambda r: asked.append(r.url) if "/ties" in r.url else None)
+    page.open(f"/?sel={BREST}")
+    page.page.wait_for_selector("body[data-flows='1']", timeout=90_000)
+    assert not asked, "the slow section at the bottom of the panel waits to be looked at"
+    page.page.locator("#ties-section").scroll_into_view_if_needed()
+    page.page.wait_for_selector("#ties-title", timeout=90_000)
+    assert asked and "modélisé" in page.page.locator("#ties-title").inner_text()
+    ties = page.api(f"/territories/{BREST}/ties", kind="commute", top=8)["data"]["ties"]
+    rows = page.page.locator("table.ties tbody tr")
+    assert rows.count() == len(ties)
+    assert rows.first.locator("td").first.inner_text() == ties[0]["origin_name"]

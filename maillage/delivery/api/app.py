@@ -9,12 +9,12 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 
 from maillage import __version__
 from maillage.delivery.api.errors import install_error_handlers
 from maillage.delivery.api.limits import BodySizeLimit
 from maillage.delivery.api.routes import ROUTERS
+from maillage.delivery.api.static import WebFiles
 from maillage.settings import Settings
 from maillage.store import Store
 
@@ -93,4 +93,4 @@ def _mount_web(app: FastAPI) -> None:
     def api_root() -> RedirectResponse:
         return RedirectResponse(f"{API_PREFIX}/docs")
 
-    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.mount("/static", WebFiles(directory=WEB_DIR), name="static")

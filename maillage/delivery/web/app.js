@@ -1,7 +1,11 @@
-/* maillage — interface web (carte, flux, panneau du territoire, couple, périmètre).
+/* maillage — interface web (carte, flux, coopérations, panneau du territoire, couple, périmètre).
  *
  * No build step: plain ES2020 using the vendored globals `maplibregl` and `deck`.
  * The whole view state lives in the URL query string, so a view can be shared by its link.
+ *
+ * First view: boot.js has already asked for its data; the map (light polygons) and the panel
+ * are drawn first and `body[data-ready]` is set once the map has painted them. deck.gl (2 MB,
+ * used for the flow arcs only) is loaded after that, then the flows and the slower sections.
  */
 "use strict";
 
@@ -15,6 +19,8 @@ const LEVEL_FR = { commune: "Commune", epci: "EPCI", ept: "EPT", departement: "D
 const PALETTE = ["#f1eef6", "#d0d1e6", "#a6bddb", "#74a9cf", "#2b8cbe", "#045a8d", "#023858"];
 const NO_DATA = "#d9d9d9";
 const ZOOM_OF_LEVEL = { commune: 10, epci: 8.5, ept: 10, departement: 7, region: 5.8, perimeter: 7.5 };
+const BOOT = window.maillageBoot;
+const URLS = BOOT.urls;
 
 /* ---------------------------------------------------------------- state and URL */
 
@@ -72,12 +78,29 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function api(path, options = {}) {
-  const res = await fetch(API + path, options);
-  let body;
-  try { body = await res.json(); } catch (e) { throw new Error(`Réponse illisible (${res.status})`); }
-  if (!body.ok) throw new Error(body.error ? body.error.message : `Erreur ${res.status}`);
+  let answer = null;
+  const early = options.method ? null : BOOT.take(path);
+  if (early) answer = await early.catch(() => null);  // a failed early request is made again
+  if (!answer) {
+    const res = await fetch(API + path, options);
+    let body;
+    try { body = await res.json(); } catch (e) { throw new Error(`Réponse illisible (${res.status})`); }
+    answer = { status: res.status, body };
+  }
+  const { status: code, body } = answer;
+  if (!body.ok) throw new Error(body.error ? body.error.message : `Erreur ${code}`);
   return body;
 }
+
+/* A promise with its resolve function, for the moments the page waits on (ready, deck.gl). */
+function deferred() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return { promise, resolve };
+}
+const pageReady = deferred();  // map painted and first panel shown
+const viewSet = deferred();    // first view: the map has jumped to the selection (if any)
+function mark(name) { if (performance.mark) performance.mark(`maillage:${name}`); }
 
 function fmtValue(value, unit) {
   if (value === null || value === undefined) return "–";
@@ -115,7 +138,7 @@ let catalogue = { indicators: [], kinds: [] };
 let available = [];
 
 async function loadCatalogue() {
-  const [ind, st] = await Promise.all([api("/indicators"), api("/status")]);
+  const [ind, st] = await Promise.all([api(URLS.indicators()), api(URLS.status())]);
   catalogue = ind.data;
   available = st.data.available;
   const kindSel = $("#kind");
@@ -144,44 +167,83 @@ function fillIndicators() {
 /* ---------------------------------------------------------------- map */
 
 let map;
-let overlay;
+let overlay = null;          // deck.gl overlay, created once deck.gl is loaded
 let currentGeo = null;       // GeoJSON shown in the 'terr' source
+let currentLayer = null;     // {level, detail}: the polygons in the 'terr' source
 let choro = null;            // last choropleth answer
 const geoCache = new Map();  // url -> GeoJSON
 let depBoxes = null;         // [{code, bbox}] for loading communes per département
+let styleReady = null;       // resolves once the sources and layers exist
 
-function baseStyle(basemapUrl) {
-  const style = { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#dfe7ee" } }] };
-  if (basemapUrl) {
-    style.sources.base = { type: "raster", tiles: [basemapUrl], tileSize: 256 };
-    style.layers.push({ id: "base", type: "raster", source: "base", paint: { "raster-opacity": 0.6 } });
-  }
+/* The colour of a territory is that of its class (feature state `c`: the choropleth step its
+   value falls in, -1 or none without a value). The expression never changes: switching the
+   indicator only sets feature states, which repaints without laying the tiles out again. */
+const CLASS_COLOR = ["step", ["number", ["feature-state", "c"], -1], NO_DATA, ...PALETTE.flatMap((colour, i) => [i, colour])];
+
+let basemap = false;  // a raster base map under the territories (MAILLAGE_BASEMAP_URL)
+
+/* Opacity of the territories: translucent over a base map, dimmed under the cooperations. */
+function fillOpacity() { return coopView ? 0.45 : basemap ? 0.85 : 1; }
+
+/* The base style holds every source and layer from the start, so that data can be set as
+   soon as it arrives, without waiting for the map's first 'load'. No transitions: a repaint
+   is a single frame (frames are slow without a GPU). */
+function baseStyle() {
+  const style = {
+    version: 8,
+    transition: { duration: 0, delay: 0 },
+    sources: {
+      terr: { type: "geojson", data: emptyFc(), promoteId: "code" },
+      focus: { type: "geojson", data: emptyFc() },
+      "coop-areas": { type: "geojson", data: emptyFc() },
+      "coop-links": { type: "geojson", data: emptyFc() },
+    },
+    layers: [{ id: "bg", type: "background", paint: { "background-color": "#dfe7ee" } }],
+  };
+  style.layers.push(
+    // opaque (in the legend's very colours), borders drawn as the fill's own 1-pixel outline:
+    // a line layer would cost the map's worker and the renderer a good deal more without a GPU
+    { id: "terr-fill", type: "fill", source: "terr", paint: { "fill-color": CLASS_COLOR, "fill-opacity": fillOpacity(), "fill-outline-color": "#ffffff" } },
+    { id: "terr-picked", type: "fill", source: "terr", filter: pickedFilter(),
+      paint: { "fill-color": "#f2a900", "fill-opacity": 0.55 } },
+    ...coopLayers(),
+    { id: "focus-line", type: "line", source: "focus", paint: { "line-color": "#111", "line-width": 2.5 } },
+  );
   return style;
 }
 
-function initMap(basemapUrl) {
+function initMap() {
   map = new maplibregl.Map({
-    container: "map", style: baseStyle(basemapUrl), center: [2.4, 46.6], zoom: 4.9,
-    minZoom: 3, maxZoom: 13, attributionControl: false, preserveDrawingBuffer: true,
+    container: "map", style: baseStyle(), center: [2.4, 46.6], zoom: 4.9,
+    minZoom: 3, maxZoom: 13, attributionControl: false,
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
   map.addControl(new maplibregl.AttributionControl({ compact: true, customAttribution: "Contours : référence maillage (INSEE COG)" }));
-  overlay = new deck.MapboxOverlay({ interleaved: false, layers: [], getTooltip: flowTooltip });
-  map.addControl(overlay);
-  return new Promise((resolve) => map.on("load", () => {
-    map.addSource("terr", { type: "geojson", data: emptyFc(), promoteId: "code" });
-    map.addSource("focus", { type: "geojson", data: emptyFc() });
-    map.addLayer({ id: "terr-fill", type: "fill", source: "terr", paint: { "fill-color": NO_DATA, "fill-opacity": 0.85 } });
-    map.addLayer({ id: "terr-line", type: "line", source: "terr", paint: { "line-color": "#ffffff", "line-width": 0.5 } });
-    map.addLayer({ id: "terr-picked", type: "fill", source: "terr", filter: ["in", ["get", "code"], ["literal", []]],
-      paint: { "fill-color": "#f2a900", "fill-opacity": 0.55 } });
-    map.addLayer({ id: "focus-line", type: "line", source: "focus", paint: { "line-color": "#111", "line-width": 2.5 } });
-    map.on("click", "terr-fill", onMapClick);
-    map.on("mouseenter", "terr-fill", () => { map.getCanvas().style.cursor = "pointer"; });
-    map.on("mouseleave", "terr-fill", () => { map.getCanvas().style.cursor = ""; });
-    map.on("moveend", onMoveEnd);
-    resolve();
-  }));
+  map.on("click", "terr-fill", onMapClick);
+  map.on("mouseenter", "terr-fill", () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "terr-fill", () => { map.getCanvas().style.cursor = ""; });
+  map.on("moveend", onMoveEnd);
+  styleReady = new Promise((resolve) => map.once("style.load", resolve));
+  return styleReady;
+}
+
+/* The optional raster base map (MAILLAGE_BASEMAP_URL), under the territories. */
+async function addBasemap(url) {
+  if (!url) return;
+  await styleReady;
+  basemap = true;
+  map.setPaintProperty("terr-fill", "fill-opacity", fillOpacity());
+  map.addSource("base", { type: "raster", tiles: [url], tileSize: 256 });
+  map.addLayer({ id: "base", type: "raster", source: "base", paint: { "raster-opacity": 0.6 } }, "terr-fill");
+}
+
+/* Resolves once the map has painted everything it was asked to (sources parsed, tiles drawn,
+   no camera move under way): the honest meaning of "the map layer is drawn". */
+function mapPainted() {
+  return new Promise((resolve) => {
+    map.once("idle", resolve);
+    map.triggerRepaint();
+  });
 }
 
 function emptyFc() { return { type: "FeatureCollection", features: [] }; }
@@ -193,9 +255,15 @@ async function getGeo(url) {
 
 function mapLevel() { return state.level === "perimeter" ? "epci" : state.level; }
 
+/* Light polygons below DETAIL_ZOOM, full ones from there on (once loaded, kept). */
+function wantedDetail(level) {
+  if (currentLayer && currentLayer.level === level && currentLayer.detail === "full") return "full";
+  return map.getZoom() < BOOT.DETAIL_ZOOM ? "low" : "full";
+}
+
 async function visibleDepartements() {
   if (!depBoxes) {
-    const geo = await getGeo("/geometry/departement");
+    const geo = await getGeo(URLS.geometry("departement", "low"));
     depBoxes = geo.features.map((f) => ({ code: f.properties.code, bbox: bboxOf(f.geometry) }));
   }
   const b = map.getBounds();
@@ -218,20 +286,27 @@ async function loadTerritories() {
   let fc;
   let pre = null;
   if (level === "commune") {
+    currentLayer = null;
     if (map.getZoom() < 6.5) {
       status("Zoomez pour afficher les communes (chargées par département).");
       fc = emptyFc();
     } else {
       const deps = await visibleDepartements();
-      const parts = await Promise.all(deps.map((d) => getGeo(`/geometry/commune?dep=${d}`)));
+      const parts = await Promise.all(deps.map((d) => getGeo(URLS.geometry("commune", null) + `?dep=${d}`)));
       fc = { type: "FeatureCollection", features: parts.flatMap((p) => p.features) };
       status("");
     }
   } else {
     // polygons and values travel side by side
-    [fc, pre] = await Promise.all([getGeo(`/geometry/${level}`), fetchChoropleth(level, null)]);
+    const detail = wantedDetail(level);
+    [fc, pre] = await Promise.all([getGeo(URLS.geometry(level, detail === "low" ? "low" : null)), fetchChoropleth(level, null)]);
+    if (mapLevel() !== level) return;  // the level changed meanwhile
+    currentLayer = { level, detail };
   }
-  currentGeo = { type: "FeatureCollection", features: fc.features.map((f) => ({ type: "Feature", geometry: f.geometry, properties: { ...f.properties } })) };
+  // the answer is shared through geoCache: the map gets it as is, values go to feature states
+  currentGeo = fc;
+  await styleReady;
+  map.getSource("terr").setData(currentGeo);
   await applyChoropleth(pre);
 }
 
@@ -241,29 +316,35 @@ function choroplethParams(level) {
 
 async function fetchChoropleth(level, deps) {
   if (!state.kind) return null;
-  if (level !== "commune") return api(`/choropleth?${choroplethParams(level)}`);
+  if (level !== "commune") return api(URLS.choropleth(level, state.kind, state.indicator));
   // national breaks come with every answer: fetch per département, merge the values
   const answers = await Promise.all(deps.map((d) => api(`/choropleth?${choroplethParams(level)}&dep=${d}`)));
   return answers.length ? { ...answers[0], data: { ...answers[0].data, values: answers.flatMap((a) => a.data.values) } } : null;
 }
 
+/* Values and their classes are feature states of the 'terr' source (keyed by code): a new
+   indicator repaints the map without sending the polygons to the map's worker again. */
 async function applyChoropleth(prefetched = null) {
   const level = mapLevel();
   if (!state.kind || !currentGeo) return;
   const deps = [...new Set(currentGeo.features.map((f) => f.properties.dep).filter(Boolean))];
   choro = prefetched || await fetchChoropleth(level, deps);
-  const values = new Map((choro ? choro.data.values : []).map((v) => [v.code, v.value]));
-  for (const f of currentGeo.features) {
-    const v = values.get(f.properties.code);
-    f.properties.v = v === undefined ? null : v;
-  }
-  map.getSource("terr").setData(currentGeo);
+  await styleReady;
+  map.removeFeatureState({ source: "terr" });
   const breaks = choro ? choro.data.breaks : [];
-  const step = ["step", ["to-number", ["get", "v"]], PALETTE[0]];
-  breaks.forEach((b, i) => step.push(b, PALETTE[Math.min(i + 1, PALETTE.length - 1)]));
-  map.setPaintProperty("terr-fill", "fill-color", ["case", ["==", ["typeof", ["get", "v"]], "number"], step, NO_DATA]);
+  for (const v of choro ? choro.data.values : []) {
+    if (v.value === null || v.value === undefined) continue;
+    map.setFeatureState({ source: "terr", id: v.code }, { v: v.value, c: classOf(v.value, breaks) });
+  }
   renderLegend();
   highlight();
+}
+
+/* The class of a value: how many breaks it reaches (the legend's rows, lowest first). */
+function classOf(value, breaks) {
+  let c = 0;
+  while (c < breaks.length && value >= breaks[c]) c++;
+  return Math.min(c, PALETTE.length - 1);
 }
 
 function renderLegend() {
@@ -286,13 +367,20 @@ function renderLegend() {
   );
 }
 
-function highlight() {
-  if (!map.getLayer("terr-picked")) return;
+/* The territories picked (selection, pair, perimeter members) at the map's level. */
+function pickedFilter() {
   const codes = [];
   const lvl = mapLevel();
   for (const ref of [state.sel, state.pair]) if (ref && levelOfRef(ref) === lvl) codes.push(ref.split(":")[1]);
   if (building) for (const ref of state.per) if (levelOfRef(ref) === lvl) codes.push(ref.split(":")[1]);
-  map.setFilter("terr-picked", ["in", ["get", "code"], ["literal", codes]]);
+  return ["in", ["get", "code"], ["literal", codes]];
+}
+
+function highlight() {
+  if (!map || !map.getLayer("terr-picked")) return;
+  const filter = pickedFilter();
+  // a new filter lays the tiles out again: only when the picked territories change
+  if (JSON.stringify(filter) !== JSON.stringify(map.getFilter("terr-picked"))) map.setFilter("terr-picked", filter);
 }
 
 async function showFocus() {
@@ -304,6 +392,7 @@ async function showFocus() {
       feats.push(...g.features);
     } catch (e) { /* focus outline is decoration only */ }
   }
+  await styleReady;
   map.getSource("focus").setData({ type: "FeatureCollection", features: feats });
 }
 
@@ -320,12 +409,37 @@ let lastZoomBand = null;
 function onMoveEnd() {
   const band = flowLevelFor(map.getZoom());
   if (mapLevel() === "commune") loadTerritories().catch(showError);
+  else if (currentLayer && wantedDetail(currentLayer.level) !== currentLayer.detail) loadTerritories().catch(showError);
   if (band !== lastZoomBand) { lastZoomBand = band; if (!state.sel) drawFlows().catch(showError); }
 }
 
 /* ---------------------------------------------------------------- flows (deck.gl) */
 
 let flowData = null;
+let flowLayer = null;
+let deckLoading = null;
+
+/* The arcs step back while the cooperation layer is shown (they are drawn above the map). */
+function flowOpacity() { return coopView ? 0.3 : 1; }
+
+/* deck.gl is needed for the arcs only: its script (named in index.html, <template id=deck-lib>)
+   is inserted on first use, after the page is usable, as its 2 MB would hold the first view. */
+function loadDeck() {
+  if (!deckLoading) {
+    deckLoading = new Promise((resolve, reject) => {
+      if (window.deck) { resolve(); return; }
+      const script = el("script", { src: $("#deck-lib").content.querySelector("script").getAttribute("src") });
+      script.onload = () => resolve();
+      script.onerror = () => reject(new Error("bibliothèque des flux (deck.gl) introuvable"));
+      document.head.append(script);
+    }).then(() => {
+      overlay = new deck.MapboxOverlay({ interleaved: false, layers: [], getTooltip: flowTooltip });
+      map.addControl(overlay);
+      return overlay;
+    });
+  }
+  return deckLoading;
+}
 
 function flowLevelFor(zoom) {
   if (zoom < 5.5) return "region";
@@ -342,7 +456,7 @@ function partnerLevel() {
 }
 
 async function drawFlows() {
-  if (!state.flows || !state.kind) { overlay.setProps({ layers: [] }); $("#flow-legend").replaceChildren(); return; }
+  if (!state.flows || !state.kind) { flowLayer = null; if (overlay) overlay.setProps({ layers: [] }); $("#flow-legend").replaceChildren(); return; }
   const p = new URLSearchParams({ kind: state.kind, direction: state.direction, threshold: String(state.threshold) });
   let title;
   if (state.sel && state.pair) {
@@ -352,7 +466,7 @@ async function drawFlows() {
   } else {
     p.set("level", flowLevelFor(map.getZoom())); p.set("top", "300");
   }
-  const body = await api(`/flows?${p}`);
+  const [body] = await Promise.all([api(`/flows?${p}`), loadDeck()]);
   let lines = body.data.lines.filter((l) => l.origin_lon !== null && l.destination_lon !== null);
   if (state.sel && state.pair) {
     const [pl, pc] = [levelOfRef(state.pair), state.pair.split(":")[1]];
@@ -368,8 +482,9 @@ async function drawFlows() {
     getTargetPosition: (d) => [d.destination_lon, d.destination_lat],
     getSourceColor: [230, 97, 0, 210], getTargetColor: [31, 95, 191, 210],
     getWidth: (d) => 1 + 9 * Math.sqrt(d.value / max), widthUnits: "pixels",
-    getHeight: 0.25, getTilt: 90,
+    getHeight: 0.25, getTilt: 90, opacity: flowOpacity(),
   });
+  flowLayer = layer;
   overlay.setProps({ layers: [layer] });
   title = state.sel ? `Flux de ${body.data.territory ? body.data.territory.name : state.sel}` : `Principaux flux (${LEVEL_FR[body.data.level]})`;
   $("#flow-legend").replaceChildren(
@@ -481,11 +596,20 @@ async function setPair(ref) {
   await renderPanel(false);
 }
 
-async function renderPanel(fly, withFlows = true) {
+/* Draw the panel of the selection (or of the pair). `fly`: true to move the map to it, "jump"
+   to do so without animation (first view); `withLayers`: also redraw the flows and the
+   cooperation layer (the first view draws them once the page is usable). Resolves when the
+   panel is shown; its slower sections are filled in afterwards. */
+async function renderPanel(fly, withLayers = true) {
   const body = $("#panel-body");
   const token = {};
   renderPanel.token = token;
-  if (!state.sel) { if (withFlows) drawFlows().catch(showError); showFocus(); return; }
+  const focus = () => (withLayers ? showFocus() : pageReady.promise.then(showFocus));
+  if (!state.sel) {
+    if (withLayers) { drawFlows().catch(showError); drawCoopLayer().catch(showError); }
+    focus();
+    return;
+  }
   body.replaceChildren(el("p", { class: "meta" }, "Chargement…"));
   try {
     if (state.pair) await renderPair(body, token, fly);
@@ -493,24 +617,46 @@ async function renderPanel(fly, withFlows = true) {
   } catch (e) {
     if (renderPanel.token === token) body.replaceChildren(el("p", { class: "error", role: "alert" }, e.message));
   }
-  if (withFlows) drawFlows().catch(showError);
-  showFocus();
+  viewSet.resolve();  // whatever happened, the first view does not wait any longer
+  if (withLayers) { drawFlows().catch(showError); drawCoopLayer().catch(showError); }
+  focus();  // the selection's outline: after the first view, which it does not need
 }
 
-function flyTo(t) {
+function flyTo(t, fly) {
   if (t.lon === null || t.lon === undefined) return;
-  map.easeTo({ center: [t.lon, t.lat], zoom: Math.max(map.getZoom(), Math.min(ZOOM_OF_LEVEL[t.level] || 8, 8.5)) - 1.5, duration: 500 });
+  const view = { center: [t.lon, t.lat], zoom: Math.max(map.getZoom(), Math.min(ZOOM_OF_LEVEL[t.level] || 8, 8.5)) - 1.5 };
+  if (fly === "jump") map.jumpTo(view);
+  else map.easeTo({ ...view, duration: 500 });
+}
+
+/* A section of the panel filled in later, once the page is usable: `fill` gives its nodes.
+   `lazy`: only when scrolled near (the slow sections at the bottom of the panel are asked of
+   the server only if someone looks at them). */
+function laterSection(id, fill, token, lazy = false) {
+  const box = el("div", { id, class: "later" });
+  const run = () => pageReady.promise.then(fill).then((nodes) => {
+    if (renderPanel.token === token && nodes && nodes.length) box.replaceChildren(...nodes);
+  }).catch(() => {});
+  if (!lazy || !("IntersectionObserver" in window)) { run(); return box; }
+  const near = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) { near.disconnect(); run(); }
+  }, { root: $("#panel"), rootMargin: "400px 0px" });
+  near.observe(box);
+  return box;
 }
 
 async function renderTerritory(body, token, fly) {
   const kinds = catalogue.kinds.map((k) => k.kind);
+  const profile = api(URLS.profile(state.sel));
+  // the map moves as soon as the territory's position is known, before the partners come
+  profile.then((prof) => { if (fly && renderPanel.token === token) flyTo(prof.data.territory, fly); })
+    .catch(() => {}).finally(() => viewSet.resolve());
   const [prof, ...partnerAnswers] = await Promise.all([
-    api(`/territories/${encodeURIComponent(state.sel)}/profile`),
-    ...kinds.map((k) => api(`/territories/${encodeURIComponent(state.sel)}/partners?kind=${k}&direction=${state.direction}&top=15&threshold=${state.threshold}`).catch((e) => ({ error: e }))),
+    profile,
+    ...kinds.map((k) => api(URLS.partners(state.sel, k, state.direction, state.threshold)).catch((e) => ({ error: e }))),
   ]);
   if (renderPanel.token !== token) return;
   const t = prof.data.territory;
-  if (fly) flyTo(t);
   const nodes = [
     el("h2", { id: "panel-title" }, t.name),
     el("p", { class: "ident" }, `${LEVEL_FR[t.level] || t.level} · ${t.code}`,
@@ -542,11 +688,10 @@ async function renderTerritory(body, token, fly) {
     }
     nodes.push(det);
   });
-  if (state.coops) nodes.push(...(await cooperationSection(state.sel)));
-  if (renderPanel.token !== token) return;
+  const ref = state.sel;
+  if (state.coops) nodes.push(laterSection("coop-section", () => cooperationSection(ref), token));
+  nodes.push(laterSection("ties-section", () => tiesSection(ref), token, true));
   body.replaceChildren(...nodes);
-  const tiesNodes = await tiesSection(state.sel);  // slower: appended when ready
-  if (renderPanel.token === token && tiesNodes.length) body.append(...tiesNodes);
 }
 
 const RELATION_FR = { direct: "partie directe", through: "via", inside: "partie intérieure :" };
@@ -691,7 +836,8 @@ async function renderPair(body, token, fly) {
   if (renderPanel.token !== token) return;
   status("");
   const a = pair.data.a, b = pair.data.b;
-  if (fly && a.lon !== null && b.lon !== null) map.fitBounds([[Math.min(a.lon, b.lon), Math.min(a.lat, b.lat)], [Math.max(a.lon, b.lon), Math.max(a.lat, b.lat)]], { padding: 80, maxZoom: 9, duration: 500 });
+  if (fly && a.lon !== null && b.lon !== null) map.fitBounds([[Math.min(a.lon, b.lon), Math.min(a.lat, b.lat)], [Math.max(a.lon, b.lon), Math.max(a.lat, b.lat)]], { padding: 80, maxZoom: 9, duration: fly === "jump" ? 0 : 500 });
+  viewSet.resolve();
   const rows = kinds.filter((k) => pair.data.kinds[k]).map((k) => {
     const d = pair.data.kinds[k];
     return el("tr", { "data-kind": k },
@@ -720,9 +866,8 @@ async function renderPair(body, token, fly) {
     k ? el("p", { class: "meta" }, `${k.meta.kind_label} : ${k.share_of_a_origin_to_b === null ? "–" : PCT.format(k.share_of_a_origin_to_b)} des partants de ${a.name} vont vers ${b.name} ; ${k.share_of_b_origin_to_a === null ? "–" : PCT.format(k.share_of_b_origin_to_a)} des partants de ${b.name} vont vers ${a.name}.`) : null,
     el("h3", {}, "Profils côte à côte"),
     side,
+    laterSection("pair-ties-section", () => pairTieSection(a, b), token, true),
   );
-  const tie = await pairTieSection(a, b);  // slower: appended when ready
-  if (renderPanel.token === token && tie.length) body.append(...tie);
 }
 
 /* The pair's ties against the gravity model (observed / expected; expected is modelled). */
@@ -744,6 +889,7 @@ async function pairTieSection(a, b) {
 function renderWelcome() {
   $("#panel-body").replaceChildren(el("h2", {}, "Bienvenue"), el("p", {}, "Cherchez un territoire ou cliquez sur la carte pour voir ses flux, ses indicateurs comparés à sa strate et ses principaux partenaires."));
   drawFlows().catch(showError);
+  drawCoopLayer().catch(showError);
   showFocus();
 }
 
@@ -810,19 +956,184 @@ async function savePerimeter() {
   }
 }
 
-/* ---------------------------------------------------------------- cooperations */
+/* ---------------------------------------------------------------- cooperations (map layer) */
 
-async function drawCooperations() {
-  // the cooperations of the selected territory are listed in its panel
-  if (state.sel) { renderPanel(false); return; }
-  if (!state.coops) return;
-  try {
-    const body = await api(state.sel ? `/cooperations?territory=${encodeURIComponent(state.sel)}` : "/cooperations?limit=50");
-    const list = body.data.cooperations || body.data;
-    status(`${list.length} coopération(s) ${state.sel ? "pour ce territoire" : "au registre"}.`);
-  } catch (e) {
-    status("Registre des coopérations indisponible : " + e.message);
+/* One colour per body of the selected territory (none of them red: red marks the strong
+   links without cooperation). */
+const COOP_COLORS = ["#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#1f78b4", "#666666"];
+const UNCOVERED_COLOR = "#c4001a";
+const COVERED_COLOR = "#5a5a5a";
+const coopHidden = new Set();  // slugs unticked in the legend
+let coopView = null;           // what the layer shows: {ref, kind, name, bodies, coverage}
+
+function coopLayers() {
+  const part = (p) => ["==", ["get", "part"], p];
+  return [
+    { id: "coop-fill", type: "fill", source: "coop-areas", filter: part("party"),
+      paint: { "fill-color": ["get", "color"], "fill-opacity": 0.14 } },
+    { id: "coop-outline-casing", type: "line", source: "coop-areas", filter: part("outline"),
+      layout: { "line-join": "round", "line-sort-key": ["get", "order"] },
+      paint: { "line-color": "#ffffff", "line-width": ["+", ["get", "width"], 2] } },
+    { id: "coop-outline", type: "line", source: "coop-areas", filter: part("outline"),
+      layout: { "line-join": "round", "line-sort-key": ["get", "order"] },
+      paint: { "line-color": ["get", "color"], "line-width": ["get", "width"] } },
+    { id: "coop-links-casing", type: "line", source: "coop-links", filter: ["==", ["geometry-type"], "LineString"],
+      layout: { "line-cap": "round" },
+      paint: { "line-color": "#ffffff", "line-width": ["case", ["get", "covered"], 4, 7] } },
+    { id: "coop-links-covered", type: "line", source: "coop-links",
+      filter: ["all", ["==", ["geometry-type"], "LineString"], ["==", ["get", "covered"], true]],
+      paint: { "line-color": COVERED_COLOR, "line-width": 2 } },
+    { id: "coop-links-uncovered", type: "line", source: "coop-links",
+      filter: ["all", ["==", ["geometry-type"], "LineString"], ["==", ["get", "covered"], false]],
+      paint: { "line-color": UNCOVERED_COLOR, "line-width": 4.5, "line-dasharray": [2, 1.2] } },
+    { id: "coop-partners", type: "circle", source: "coop-links", filter: ["==", ["geometry-type"], "Point"],
+      paint: { "circle-radius": 4.5, "circle-color": ["case", ["get", "covered"], COVERED_COLOR, UNCOVERED_COLOR],
+        "circle-stroke-color": "#ffffff", "circle-stroke-width": 1.5 } },
+  ];
+}
+
+/* Bodies the selected territory belongs to (directly or through its EPCI, a perimeter…), their
+   perimeters and its strong links, covered by one of them or not. */
+async function drawCoopLayer() {
+  if (!map) return;
+  await styleReady;
+  const token = {};
+  drawCoopLayer.token = token;
+  if (!state.coops || !state.sel || state.pair) {
+    coopView = null;
+    paintCoopLayer();
+    renderCoopLegend();
+    return;
   }
+  const ref = state.sel, kind = state.kind;
+  if (!coopView || coopView.ref !== ref || coopView.kind !== kind) {
+    $("#coop-legend").replaceChildren(el("h3", {}, "Coopérations"), el("p", { class: "meta" }, "Chargement…"));
+    let view;
+    try { view = await loadCoopView(ref, kind); } catch (e) {
+      if (drawCoopLayer.token !== token) return;
+      coopView = null;
+      paintCoopLayer();
+      $("#coop-legend").replaceChildren(el("h3", {}, "Coopérations"),
+        el("p", { class: "error", role: "alert" }, "Registre des coopérations indisponible : " + e.message));
+      return;
+    }
+    if (drawCoopLayer.token !== token) return;
+    coopView = view;
+  }
+  paintCoopLayer();
+  renderCoopLegend();
+}
+
+async function loadCoopView(ref, kind) {
+  const enc = encodeURIComponent(ref);
+  const [owned, coverage] = await Promise.all([
+    api(`/territories/${enc}/bodies`),
+    api(`/territories/${enc}/coverage?kind=${kind}`).catch((e) => ({ error: e })),
+  ]);
+  const slugs = [];
+  for (const b of owned.data.bodies) {
+    if ((b.relation === "direct" || b.relation === "through") && !slugs.includes(b.slug)) slugs.push(b.slug);
+  }
+  const shapes = await Promise.all(slugs.map((s) => api(`/cooperations/${encodeURIComponent(s)}/geometry`).catch((e) => ({ error: e }))));
+  const bodies = slugs.map((slug, i) => {
+    const row = owned.data.bodies.find((b) => b.slug === slug);
+    const geo = shapes[i];
+    const about = geo.meta ? geo.meta.cooperation : {};
+    const features = geo.data ? geo.data.features : [];
+    const viaFeature = features.find((f) => f.properties.ref === row.via);
+    return {
+      slug, name: row.name, color: COOP_COLORS[i % COOP_COLORS.length],
+      type: about.instrument_label || row.instrument, status: row.status, statusLabel: about.status_label || row.status,
+      via: row.relation === "direct" ? null : (viaFeature ? viaFeature.properties.name : row.via),
+      features,
+    };
+  });
+  return { ref, kind, name: owned.data.territory.name, bodies, coverage };
+}
+
+function paintCoopLayer() {
+  const shown = coopView ? coopView.bodies.filter((b) => !coopHidden.has(b.slug)) : [];
+  const n = shown.length;
+  const areas = [];
+  shown.forEach((b, i) => {
+    // nested strokes: the first body widest, drawn first, so every outline stays visible
+    const width = n > 1 ? 2 + 6 * (n - 1 - i) / (n - 1) : 3;
+    for (const f of b.features) {
+      areas.push({ type: "Feature", geometry: f.geometry, properties: { ...f.properties, color: b.color, width, order: i } });
+    }
+  });
+  const links = [];
+  const cov = coopView && coopView.coverage && !coopView.coverage.error ? coopView.coverage.data : null;
+  for (const l of cov ? cov.links : []) {
+    if ([l.lon_a, l.lat_a, l.lon_b, l.lat_b].some((v) => v === null || v === undefined)) continue;
+    const props = { b: l.b, name: l.name_b || l.b, value: l.value, covered: l.n_cooperations > 0 };
+    links.push({ type: "Feature", geometry: { type: "LineString", coordinates: [[l.lon_a, l.lat_a], [l.lon_b, l.lat_b]] }, properties: props });
+    links.push({ type: "Feature", geometry: { type: "Point", coordinates: [l.lon_b, l.lat_b] }, properties: props });
+  }
+  map.getSource("coop-areas").setData({ type: "FeatureCollection", features: areas });
+  map.getSource("coop-links").setData({ type: "FeatureCollection", features: links });
+  // the choropleth and the flow arcs step back while the cooperations are shown
+  map.setPaintProperty("terr-fill", "fill-opacity", fillOpacity());
+  if (overlay && flowLayer) {
+    flowLayer = flowLayer.clone({ opacity: flowOpacity() });
+    overlay.setProps({ layers: [flowLayer] });
+  }
+}
+
+function renderCoopLegend() {
+  const box = $("#coop-legend");
+  if (!state.coops) { box.replaceChildren(); return; }
+  if (!coopView) {
+    box.replaceChildren(el("h3", {}, "Coopérations"), el("p", { class: "meta" }, state.pair
+      ? "Quittez la vue couple pour voir les coopérations d'un territoire."
+      : "Choisissez un territoire pour voir les instances de coopération dont il fait partie et ses liens forts sans coopération."));
+    return;
+  }
+  const v = coopView;
+  const items = v.bodies.map((b) => {
+    const id = `coop-${b.slug}`;
+    const box2 = el("input", { type: "checkbox", id, checked: !coopHidden.has(b.slug), "data-slug": b.slug });
+    box2.addEventListener("change", () => {
+      if (box2.checked) coopHidden.delete(b.slug); else coopHidden.add(b.slug);
+      paintCoopLayer();
+    });
+    const kindText = [b.type, b.status !== "active" ? b.statusLabel : null, b.via ? `par ${b.via}` : null, b.features.length ? null : "sans contour"].filter(Boolean).join(" · ");
+    return el("li", { "data-slug": b.slug },
+      box2,
+      el("span", { class: "sw", style: `background:${b.color}33;border:3px solid ${b.color}`, "aria-hidden": "true" }),
+      el("label", { for: id }, el("span", { class: "coop-name" }, b.name), el("span", { class: "coop-type" }, kindText)));
+  });
+  const nodes = [el("h3", { id: "coop-legend-title" }, `Coopérations de ${v.name}`)];
+  if (items.length) nodes.push(el("ul", { class: "coop-bodies", "aria-label": "Instances de coopération (cocher pour afficher le périmètre)" }, items));
+  else nodes.push(el("p", { class: "meta" }, "Aucune instance de coopération du registre ne comprend ce territoire."));
+  const cov = v.coverage;
+  if (cov.error) nodes.push(el("p", { class: "meta" }, "Liens forts indisponibles : " + cov.error.message));
+  else {
+    const d = cov.data;
+    const uncovered = d.uncovered.map((l) => l.name_b || l.b);
+    nodes.push(
+      el("div", { class: "row", id: "coop-uncovered" }, el("span", { class: "ln ln-uncovered", "aria-hidden": "true" }),
+        `liens forts sans coopération (${d.summary.uncovered})`, " ", badge(cov.meta.status)),
+      uncovered.length ? el("p", { class: "meta coop-uncovered-names" }, uncovered.join(" · ")) : null,
+      el("div", { class: "row" }, el("span", { class: "ln ln-covered", "aria-hidden": "true" }),
+        `liens forts couverts par une coopération (${d.summary.covered})`),
+      el("p", { class: "meta" }, `Lien fort : flux ${(catalogue.kinds.find((k) => k.kind === v.kind) || {}).label || v.kind} ≥ ${NF0.format(d.thresholds.min_value)} et ≥ ${Math.round(d.thresholds.min_share * 100)} % des flux d'un des deux territoires.`),
+    );
+  }
+  box.replaceChildren(...nodes.filter(Boolean));
+}
+
+/* The panel's list of cooperations follows the toggle without redrawing the whole panel. */
+function syncCoopSection() {
+  const body = $("#panel-body");
+  const current = $("#coop-section");
+  if (!state.coops) { if (current) current.remove(); return; }
+  if (current || !state.sel || state.pair || !$("#ties-section")) return;
+  const ref = state.sel;
+  const box = el("div", { id: "coop-section" });
+  body.insertBefore(box, $("#ties-section"));
+  const token = renderPanel.token;
+  cooperationSection(ref).then((nodes) => { if (renderPanel.token === token) box.replaceChildren(...nodes); });
 }
 
 /* ---------------------------------------------------------------- wiring */
@@ -858,7 +1169,11 @@ function setupControls() {
     state.threshold = sliderToValue(+$("#threshold").value); writeUrl(); renderPanel(false);
   });
   $("#show-flows").addEventListener("change", (ev) => { state.flows = ev.target.checked; writeUrl(); drawFlows().catch(showError); });
-  $("#show-coops").addEventListener("change", (ev) => { state.coops = ev.target.checked; writeUrl(); drawCooperations(); });
+  $("#show-coops").addEventListener("change", (ev) => {
+    state.coops = ev.target.checked; writeUrl();
+    drawCoopLayer().catch(showError);
+    syncCoopSection();
+  });
   $("#btn-perimeter").addEventListener("click", () => openBuilder(!building));
   $("#btn-share").addEventListener("click", async () => {
     writeUrl();
@@ -874,28 +1189,40 @@ function setThresholdSlider(v) {
 }
 
 async function main() {
+  mark("start");
   readUrl();
   setupSearch();
+  initMap();  // first, so that the map's worker starts while the catalogue is read
   let st;
   try { st = await loadCatalogue(); } catch (e) {
     $("#panel-body").replaceChildren(el("h2", {}, "Observatoire indisponible"), el("p", { class: "error", role: "alert" }, e.message));
     return;
   }
   setupControls();
-  await initMap(st.basemap_url);
+  addBasemap(st.basemap_url).catch(showError);
   lastZoomBand = flowLevelFor(map.getZoom());
   if (state.sel && levelOfRef(state.sel) && state.level === "commune") {
     try { const t = await api(`/territories/${encodeURIComponent(state.sel)}`); map.jumpTo({ center: [t.data.lon, t.data.lat], zoom: 8 }); } catch (e) { /* shown by the panel */ }
   }
-  // the map layer and the panel load side by side; the flows come next (deck.gl compiles its
-  // shaders on first use, which takes seconds on a machine without GPU)
-  await Promise.all([loadTerritories().catch(showError), renderPanel(true, false)]);
+  // the map layer and the panel load side by side; the polygons are handed to the map once it
+  // has jumped to the selection, so that it lays out the tiles of that view only. The flows
+  // and the cooperations come next (deck.gl compiles its shaders on first use, which takes
+  // seconds on a machine without GPU)
+  if (!state.sel) viewSet.resolve();
+  await Promise.all([viewSet.promise.then(loadTerritories).catch(showError), renderPanel("jump", false)]);
+  mark("data");
+  await mapPainted();
+  mark("ready");
   window.__readyAt = performance.now();
   document.body.dataset.ready = "1";
+  pageReady.resolve();
+  drawCoopLayer().catch(showError);
   await drawFlows().catch(showError);
   document.body.dataset.flows = "1";
-  if (state.coops && !state.sel) drawCooperations();
 }
 
-window.maillage = { state, get map() { return map; }, get choro() { return choro; }, get flows() { return flowData; } };
+window.maillage = {
+  state, get map() { return map; }, get choro() { return choro; }, get flows() { return flowData; },
+  get coops() { return coopView; }, get layer() { return currentLayer; },
+};
 main();

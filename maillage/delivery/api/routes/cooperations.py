@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from maillage.delivery.api.deps import envelope
 from maillage.delivery.api.errors import ApiError
@@ -181,6 +181,27 @@ def cached_register(request: Request, session: Any) -> list[Any]:
     return cached[1]
 
 
+def with_positions(store: Any, links: Any) -> Any:
+    """The links with the lon/lat of both ends (``lon_a, lat_a, lon_b, lat_b``), so that a map
+    can draw them; ends without a position get None."""
+    from maillage.cooperations._reference import make_ref
+
+    out = links.copy()
+    refs = sorted(set(out["a"]) | set(out["b"])) if len(out) else []
+    codes = [ref.split(":", 1)[-1] for ref in refs]
+    found = store.df(
+        "SELECT level, code, lon, lat FROM territory WHERE code IN (SELECT unnest(?))", [codes]
+    )
+    pos = {
+        make_ref(level, code): (lon, lat)
+        for level, code, lon, lat in found.itertuples(index=False, name=None)
+    }
+    for end in ("a", "b"):
+        out[f"lon_{end}"] = [pos.get(ref, (None, None))[0] for ref in out[end]]
+        out[f"lat_{end}"] = [pos.get(ref, (None, None))[1] for ref in out[end]]
+    return out
+
+
 @router.get(
     "/territories/{ref}/coverage",
     response_model=Envelope,
@@ -216,8 +237,8 @@ def territory_coverage(
     data = {
         "territory": territory.as_dict(),
         "summary": coverage_summary(res),
-        "links": records(res.links),
-        "uncovered": records(res.uncovered),
+        "links": records(with_positions(store, res.links)),
+        "uncovered": records(with_positions(store, res.uncovered)),
         "cooperations_without_link": records(res.unsupported),
         "thresholds": {"min_share": min_share, "min_value": min_value},
     }
@@ -241,18 +262,101 @@ def territory_bodies(
     """Every cooperation a territory takes part in, directly or through its EPCI or perimeters
     (and those of territories inside it)."""
     from maillage.analysis.territories import resolve
-    from maillage.cooperations import crud
+    from maillage.cooperations.from_store import territory_index
     from maillage.cooperations.network import bodies_of
     from maillage.delivery.api.deps import get_store
 
     store = get_store(request)
     territory = resolve(store, ref)
-    mem = store.memo(
-        ("memberships",), lambda: store.df("SELECT commune, level, code FROM membership")
-    )
+    # the index of communes per territory and the register are both kept between requests
+    # (the map's cooperation layer asks for them on every selection)
+    index = territory_index(store)
     with session_of(request) as session:
-        df = bodies_of(territory.ref, crud.list_cooperations(session), mem, include_inside=True)
+        register = cached_register(request, session)
+        df = bodies_of(territory.ref, register, index, include_inside=True)
     return envelope(
         {"territory": territory.as_dict(), "bodies": records(df)},
         registry_meta(request.app.state.settings),
     )
+
+
+#: Roles whose territories make up the perimeter of a cooperation (associates only sign).
+PERIMETER_ROLES = ("lead", "member")
+
+
+@router.get(
+    "/cooperations/{slug}/geometry",
+    summary="Périmètre d'une coopération (GeoJSON)",
+    response_description="FeatureCollection : un contour par partie, puis le contour d'ensemble",
+)
+def cooperation_geometry(request: Request, slug: SlugPath) -> Response:
+    """The territories of a cooperation's parties on a map: one feature per resolved party
+    (``part: "party"``, with its ``ref``, ``name``, ``level`` and ``role``), then the outline
+    of the cooperation (``part: "outline"``), the union of its members and lead (of every
+    party when none is a member). Parties with a ``left`` date or no territory are left out.
+    """
+    from maillage.cooperations import crud
+    from maillage.delivery.api.deps import get_store
+    from maillage.delivery.api.routes.geometry import geojson_response
+
+    store = get_store(request)
+    with session_of(request) as session:
+        rec = crud.get(session, slug)
+    settings = request.app.state.settings
+    return geojson_response(
+        request,
+        ("coop_geometry", rec.slug, rec.version),
+        lambda: _cooperation_features(request, store, rec, registry_meta(settings)),
+    )
+
+
+def _cooperation_features(
+    request: Request, store: Any, rec: Any, meta: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The FeatureCollection text of :func:`cooperation_geometry` and its meta."""
+    import pandas as pd
+    import shapely
+
+    from maillage._errors import MaillageError
+    from maillage.analysis.territories import resolve
+    from maillage.cooperations.vocab import INSTRUMENTS, ROLES, STATUSES, label
+    from maillage.delivery.api.deps import reference_meta
+    from maillage.delivery.api.routes.geometry import feature_collection, territory_shape
+
+    geoms, props, seen = [], [], set()
+    for party in rec.parties:
+        if not party.ref or party.left or party.ref in seen:
+            continue
+        seen.add(party.ref)
+        try:
+            t = resolve(store, party.ref)
+        except MaillageError:
+            continue  # a party the reference no longer knows: listed by the register only
+        geom = territory_shape(request, store, t)
+        if geom is None:
+            continue
+        geoms.append(geom)
+        props.append(
+            {"part": "party", "slug": rec.slug, "ref": t.ref, "name": t.name, "level": t.level,
+             "role": party.role, "role_label": label(party.role, ROLES)}
+        )  # fmt: skip
+    members = [g for g, p in zip(geoms, props, strict=True) if p["role"] in PERIMETER_ROLES]
+    members = members or geoms
+    if members:
+        geoms.append(shapely.union_all(members, grid_size=1e-4))
+        props.append(
+            {"part": "outline", "slug": rec.slug, "ref": None, "name": rec.name, "level": None,
+             "role": None, "role_label": None}
+        )  # fmt: skip
+    fc = feature_collection(pd.Series(geoms, dtype=object), pd.DataFrame(props), decimals=3)
+    about = {
+        "slug": rec.slug,
+        "name": rec.name,
+        "instrument": rec.instrument,
+        "instrument_label": label(rec.instrument, INSTRUMENTS),
+        "status": rec.status,
+        "status_label": label(rec.status, STATUSES),
+        "parties_in_outline": len(members),
+        "parties_without_territory": sum(1 for p in rec.parties if not p.ref),
+    }
+    return fc, meta | {"cooperation": about, "geometry_source": reference_meta(store)["source"]}
