@@ -560,3 +560,27 @@ def test_numpy_links_taken_for_a_sorted_stock():
         assert keep["stock"].increasing
         assert S._hq_links_numpy(con, flows, False, "x", keep["stock"])
         assert flows.hq.num_rows > 0
+
+
+@pytest.mark.parametrize("scanner", [True, False])
+def test_zero_weight_counts_each_establishment(tmp_path, scanner):
+    """An establishment without employees is counted even when its (origin, destination,
+    section) group also holds a weighted one (the group then still weighs more than 0)."""
+    col = {name: i for i, name in enumerate(S.ETABLISSEMENT_COLUMNS)}
+    template = _rows()[1]
+    rows = [_rows()[0]]
+    for k, (head, band) in enumerate([("true", "12"), ("false", "11"), ("false", "NN")]):
+        r = list(template)
+        r[col["siren"]], r[col["nic"]] = "300000001", f"{k + 1:05d}"
+        r[col["siret"]] = f"300000001{k + 1:05d}"
+        r[col["etablissementSiege"]] = head
+        r[col["etatAdministratifEtablissement"]] = "A"
+        r[col["codeCommuneEtablissement"]] = "75108" if head == "true" else "69123"
+        r[col["codePaysEtrangerEtablissement"]] = ""
+        r[col["trancheEffectifsEtablissement"]] = band
+        r[col["activitePrincipaleEtablissement"]] = "62.01Z"
+        rows.append(r)
+    flows = S.read_sirene([_write(tmp_path / "StockEtablissement_utf8.csv", rows)], scanner=scanner)
+    assert flows.counts["hq_establishments_linked"] == 3
+    assert flows.counts["hq_establishments_zero_weight"] == 1
+    assert _pairs(flows.hq)[("75108", "69123")] > 0

@@ -990,7 +990,8 @@ def _hq_links(
         f"""
         CREATE OR REPLACE TABLE hq_pairs AS
         SELECT h.place AS origin, e.place AS destination, e.section,
-               sum({weight}) AS value, count(*) AS n
+               sum({weight}) AS value, count(*) AS n,
+               count(*) FILTER (WHERE {weight} = 0) AS n_zero
         FROM etab_ok e LEFT JOIN hq h ON h.siren = e.siren
         WHERE e.active AND e.place IS NOT NULL
         GROUP BY ALL
@@ -1001,7 +1002,7 @@ def _hq_links(
         "coalesce(sum(n) FILTER (WHERE origin IS NOT NULL), 0), "
         "coalesce(sum(value) FILTER (WHERE origin IS NOT NULL), 0), "
         "coalesce(sum(n) FILTER (WHERE origin <> destination), 0), "
-        "coalesce(sum(n) FILTER (WHERE value = 0 AND origin IS NOT NULL), 0) FROM hq_pairs"
+        "coalesce(sum(n_zero) FILTER (WHERE origin IS NOT NULL), 0) FROM hq_pairs"
     ).fetchall()[0]
     not_found = int(row[0])
     flows.counts["hq_not_found"] = not_found
@@ -1117,6 +1118,7 @@ def _hq_links_numpy(
         )
     else:
         weights = np.ones(32, dtype=np.float64)
+    zero_weight = int(np.count_nonzero(weights[keys & 31] == 0))
     group = keys >> 5
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if keys.size else keys
     sums = np.add.reduceat(weights[keys & 31], starts) if keys.size else np.zeros(0)
@@ -1127,7 +1129,7 @@ def _hq_links_numpy(
     flows.counts["hq_establishments_linked"] = int(counts.sum())
     flows.counts["hq_value"] = float(sums.sum())
     flows.counts["hq_establishments_other_commune"] = int(other)
-    flows.counts["hq_establishments_zero_weight"] = int(counts[sums == 0].sum())
+    flows.counts["hq_establishments_zero_weight"] = zero_weight
     sample = ", ".join(str(x) for x in (lost[:_SAMPLES] + 2).tolist())
     _hq_warnings(flows, have_ul, disp, sample)
     flows.counts["active_establishments"] = int(
