@@ -18,12 +18,13 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from maillage import __version__
-from maillage._errors import AmbiguousTerritory, MaillageError
+from maillage._cli_output import console, out
+from maillage._cli_output import fail as _fail
+from maillage._errors import MaillageError
 from maillage._jsonsafe import deep_clean
 from maillage._schema import FLOW_KINDS, KIND_LABELS_FR
 from maillage.settings import Settings
@@ -40,9 +41,6 @@ perimeter_app = typer.Typer(
 )
 app.add_typer(perimeter_app, name="perimeter")
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
 
 class Fmt(str, Enum):
     table = "table"
@@ -51,14 +49,6 @@ class Fmt(str, Enum):
 
 
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
-
-
-def _fail(exc: BaseException) -> None:
-    console.print(f"[bold red]Erreur[/]: {exc}", highlight=False)
-    if isinstance(exc, AmbiguousTerritory) and exc.candidates:
-        for c in exc.candidates[:10]:
-            console.print(f"  • {c}", highlight=False)
-    raise typer.Exit(1)
 
 
 def _store(read_only: bool = False, *, need_built: bool = True) -> Any:

@@ -15,21 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from maillage._cli_output import console, out
+from maillage._cli_output import fail as _fail
 from maillage._errors import MaillageError
 from maillage.settings import Settings
 
 app = typer.Typer(
     help="Flux d'entreprises (Sirene) et transferts de masse salariale.", no_args_is_help=True
 )
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-
-def _fail(exc: BaseException) -> None:
-    console.print(f"[bold red]Erreur[/]: {exc}", highlight=False)
-    raise typer.Exit(1)
 
 
 def _local(path_or_url: str) -> Path:

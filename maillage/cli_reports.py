@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,20 +23,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from maillage._errors import AmbiguousTerritory, MaillageError
+from maillage._cli_output import console, out
+from maillage._cli_output import fail as _fail
+from maillage._errors import MaillageError
 from maillage.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-
-def _fail(exc: BaseException) -> None:
-    console.print(f"[bold red]Erreur[/]: {exc}", highlight=False)
-    if isinstance(exc, AmbiguousTerritory) and exc.candidates:
-        for c in exc.candidates[:10]:
-            console.print(f"  • {c}", highlight=False)
-    raise typer.Exit(1)
 
 
 def _open_store(settings: Settings) -> Any:
