@@ -72,22 +72,24 @@ def make_router(get_store: Callable[..., Any]) -> APIRouter:
         name = f"fiche_{_safe(ref)}" + (f"_{_safe(other)}" if other else "") + ".pdf"
         return _download(data, "application/pdf", name)
 
+    def _bundle(
+        store: Any, ref: str, export: Callable[..., Path], suffix: str, media: str
+    ) -> Response:
+        """Run ``export`` into a temporary file and send it as ``<ref>.<suffix>``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            data = export(store, ref, Path(tmp) / f"export.{suffix}").read_bytes()
+        return _download(data, media, f"{_safe(ref)}.{suffix}")
+
     @router.get("/exports/bundle.xlsx", summary="Classeur XLSX d'un territoire")
     def bundle_xlsx(store: store_dep, ref: ref_q) -> Response:
         from maillage.delivery.exports import export_xlsx
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = export_xlsx(store, ref, Path(tmp) / "export.xlsx")
-            data = path.read_bytes()
-        return _download(data, XLSX_MEDIA, f"{_safe(ref)}.xlsx")
+        return _bundle(store, ref, export_xlsx, "xlsx", XLSX_MEDIA)
 
     @router.get("/exports/bundle.gpkg", summary="GeoPackage d'un territoire (EPSG:4326)")
     def bundle_gpkg(store: store_dep, ref: ref_q) -> Response:
         from maillage.delivery.exports import export_gpkg
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = export_gpkg(store, ref, Path(tmp) / "export.gpkg")
-            data = path.read_bytes()
-        return _download(data, GPKG_MEDIA, f"{_safe(ref)}.gpkg")
+        return _bundle(store, ref, export_gpkg, "gpkg", GPKG_MEDIA)
 
     return router
