@@ -14,6 +14,7 @@ from maillage import __version__
 from maillage.delivery.api.errors import install_error_handlers
 from maillage.delivery.api.limits import BodySizeLimit
 from maillage.delivery.api.routes import ROUTERS
+from maillage.delivery.api.routes._common import GZIP_MIN_SIZE
 from maillage.delivery.api.static import WebFiles
 from maillage.settings import Settings
 from maillage.store import Store
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.cache = {}
     app.state.cache_lock = threading.Lock()
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=2000)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_SIZE)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

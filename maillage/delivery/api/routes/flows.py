@@ -8,18 +8,13 @@ gzipped), and build a new one in the thread pool from the tables that
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from maillage.analysis import flows
-from maillage.delivery.api.deps import StoreDep, envelope, get_store
+from maillage.delivery.api.deps import StoreDep, envelope
 from maillage.delivery.api.routes._common import (
     DirectionQuery,
     KindQuery,
@@ -27,7 +22,7 @@ from maillage.delivery.api.routes._common import (
     Level,
     ThresholdQuery,
     VintageQuery,
-    cached,
+    cached_answer,
     cached_json,
     combine_meta,
     current_or_404,
@@ -77,7 +72,7 @@ async def partners(
         return envelope(data, meta)
 
     key = ("partners", ref, kind, direction, level, top, threshold, vintage)
-    return await _answer(request, key, build)
+    return await cached_answer(request, key, build)
 
 
 @router.get("/flows", response_model=Envelope, summary="Flux à dessiner sur la carte")
@@ -112,61 +107,7 @@ async def flow_lines(
         return envelope(data, meta)
 
     key = ("flows", ref, kind, level, direction, top, threshold, vintage)
-    return await _answer(request, key, build)
-
-
-# -- answers kept serialised and compressed -----------------------------------------------------
-
-#: Bodies smaller than this are sent as they are (as the application's GZip middleware does).
-GZIP_FROM = 2000
-
-
-@dataclass
-class _Body:
-    """One JSON answer as sent: its bytes, and their gzip form made on first demand."""
-
-    plain: bytes
-    packed: bytes | None = None
-
-    def gzipped(self) -> bytes:
-        if self.packed is None:
-            self.packed = gzip.compress(self.plain, compresslevel=6)
-        return self.packed
-
-
-def _dumps(payload: dict) -> bytes:
-    """Compact UTF-8 JSON, the bytes ``json_response`` writes, ten times faster (orjson); a NaN
-    would be written null (the rows hold None already)."""
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-async def _answer(request: Request, key: tuple, build: Callable[[Store], dict]) -> Response:
-    """The envelope ``build(store)`` under ``key``, serialised once and kept in the answer cache
-    with its gzip form.
-
-    A cached answer is sent from the event loop (a look-up: no worker thread, no new
-    compression); a new one is built and compressed in the thread pool, since it may query the
-    store.
-    """
-    cache_key = ("json", *key)
-    gzipped = "gzip" in request.headers.get("accept-encoding", "")
-
-    def prepare() -> _Body:
-        body = cached(request, cache_key, lambda: _Body(_dumps(build(get_store(request)))))
-        if gzipped and len(body.plain) >= GZIP_FROM:
-            body.gzipped()
-        return body
-
-    body = request.app.state.cache.get(cache_key)
-    if body is None or (gzipped and body.packed is None and len(body.plain) >= GZIP_FROM):
-        body = await run_in_threadpool(prepare)
-    if len(body.plain) < GZIP_FROM:
-        return Response(body.plain, media_type="application/json")
-    headers = {"vary": "Accept-Encoding"}
-    if gzipped:
-        headers["content-encoding"] = "gzip"
-        return Response(body.gzipped(), media_type="application/json", headers=headers)
-    return Response(body.plain, media_type="application/json", headers=headers)
+    return await cached_answer(request, key, build)
 
 
 @router.get("/pair", response_model=Envelope, summary="Vue d'un couple de territoires")
