@@ -16,6 +16,8 @@ basemap_url : optional raster-tile address template for the web map (``{z}/{x}/{
     means no base map, which is what works with no network.
 host, port : where ``maillage serve`` listens (default 127.0.0.1:8000).
 secret_key : signs the register's session tokens; set it for a shared deployment.
+warm_up : compute the web interface's first view when the server starts, before it accepts
+    connections (default true; ``MAILLAGE_WARM_UP=0`` starts at once with empty caches).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str = "maillage-dev-secret-change-me"
+    warm_up: bool = True
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

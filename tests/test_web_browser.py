@@ -611,3 +611,44 @@ def test_remarkable_ties_are_asked_for_when_scrolled_to(page):
     rows = page.page.locator("table.ties tbody tr")
     assert rows.count() == len(ties)
     assert rows.first.locator("td").first.inner_text() == ties[0]["origin_name"]
+
+
+def test_first_view_draws_its_surroundings_then_the_whole_country(browser, server):
+    """A link to a territory draws the territories around it first (the map is usable
+    sooner), and the whole country right after: nothing is missing once the page is ready."""
+    p = Page(browser, server)
+    try:
+        p.page.add_init_script(
+            """new MutationObserver((_, obs) => {
+                 if (!document.body || !document.body.dataset.ready) return;
+                 obs.disconnect();
+                 window.maillage.map.getSource('terr').getData()
+                   .then((d) => { window.__atReady = d.features.length; });
+               }).observe(document,
+                          { attributes: true, subtree: true, attributeFilter: ['data-ready'] });"""
+        )
+        p.open(f"/?sel={BREST}")
+        every = len(p.api("/geometry/epci", detail="low")["data"]["features"])
+        p.page.wait_for_function("window.__atReady !== undefined", timeout=30_000)
+        first = p.page.evaluate("window.__atReady")
+        assert 0 < first < every / 2, (first, every)
+        # then the rest of the country, Strasbourg's EPCI included
+        p.page.wait_for_function(
+            f"window.maillage.map.getSource('terr').getData()"
+            f".then((d) => d.features.length === {every})",
+            timeout=60_000,
+        )
+        codes = p.page.evaluate(
+            "window.maillage.map.getSource('terr').getData()"
+            ".then((d) => d.features.map((f) => f.properties.code))"
+        )
+        assert "246700488" in codes and "242900314" in codes
+        # a national link draws everything at once
+        p.open("/?flows=0")
+        count = p.page.evaluate(
+            "window.maillage.map.getSource('terr').getData().then((d) => d.features.length)"
+        )
+        assert count == every
+        assert not p.errors
+    finally:
+        p.close()

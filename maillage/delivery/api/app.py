@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,6 +18,7 @@ from maillage.delivery.api.limits import BodySizeLimit
 from maillage.delivery.api.routes import ROUTERS
 from maillage.delivery.api.routes._common import GZIP_MIN_SIZE
 from maillage.delivery.api.static import WebFiles
+from maillage.delivery.api.warmup import warm_up
 from maillage.settings import Settings
 from maillage.store import Store
 
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     """
     settings = settings or Settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="maillage",
         version=__version__,
         description=DESCRIPTION,
@@ -73,6 +77,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     return app
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At start-up, before connections are accepted: warm the first view's caches."""
+    app.state.warm_up = None
+    if app.state.settings.warm_up:
+        app.state.warm_up = await warm_up(app, API_PREFIX)
+    yield
+
+
 def _mount_web(app: FastAPI) -> None:
     """Serve the static interface: ``/`` is ``index.html``, assets under ``/static``."""
 
@@ -94,4 +107,5 @@ def _mount_web(app: FastAPI) -> None:
     def api_root() -> RedirectResponse:
         return RedirectResponse(f"{API_PREFIX}/docs")
 
-    app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
+    app.state.web_files = WebFiles(directory=WEB_DIR)
+    app.mount("/static", app.state.web_files, name="static")

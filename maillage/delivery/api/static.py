@@ -63,8 +63,19 @@ class WebFiles(StaticFiles):
         rel = Path(full_path).resolve().relative_to(Path(str(self.directory)).resolve())
         return IMMUTABLE if rel.parts and rel.parts[0] == "vendor" else REVALIDATE
 
+    def precompress(self) -> int:
+        """Compress every text file of the folder now (the server's warm-up); returns how many."""
+        count = 0
+        for path in sorted(Path(str(self.directory)).rglob("*")):
+            if path.is_file() and path.suffix in COMPRESSIBLE:
+                stat_result = path.stat()
+                if stat_result.st_size >= MIN_SIZE:
+                    self._gzipped(path, stat_result)
+                    count += 1
+        return count
+
     def _gzipped(self, full_path: str | os.PathLike[str], stat_result: os.stat_result) -> bytes:
-        key = (str(full_path), stat_result.st_size, stat_result.st_mtime_ns)
+        key = (os.path.realpath(full_path), stat_result.st_size, stat_result.st_mtime_ns)
         packed = self._packed.get(key)
         if packed is None:
             packed = gzip.compress(Path(full_path).read_bytes(), compresslevel=6)

@@ -94,9 +94,9 @@ async function api(path, options = {}) {
 
 /* A promise with its resolve function, for the moments the page waits on (ready, deck.gl). */
 function deferred() {
-  let resolve;
-  const promise = new Promise((r) => { resolve = r; });
-  return { promise, resolve };
+  const d = { done: false };
+  d.promise = new Promise((r) => { d.resolve = (v) => { d.done = true; r(v); }; });
+  return d;
 }
 const pageReady = deferred();  // map painted and first panel shown
 const viewSet = deferred();    // first view: the map has jumped to the selection (if any)
@@ -306,8 +306,29 @@ async function loadTerritories() {
   // the answer is shared through geoCache: the map gets it as is, values go to feature states
   currentGeo = fc;
   await styleReady;
-  map.getSource("terr").setData(currentGeo);
+  const first = pageReady.done ? null : inView(fc);
+  map.getSource("terr").setData(first || currentGeo);
+  mark(first ? "polygons-in-view" : "polygons");
+  if (first) {
+    // the rest of the country once the page is usable (the map's worker lays out only what
+    // it is given: the view first halves the time to the first complete picture)
+    pageReady.promise.then(() => { if (currentGeo === fc) map.getSource("terr").setData(fc); });
+  }
   await applyChoropleth(pre);
+}
+
+/* The first view's territories: those whose box meets the view widened by half its size on
+   every side, or null when that is nearly everything (a national view). */
+function inView(fc) {
+  const b = map.getBounds();
+  const dx = (b.getEast() - b.getWest()) / 2, dy = (b.getNorth() - b.getSouth()) / 2;
+  const view = [b.getWest() - dx, b.getSouth() - dy, b.getEast() + dx, b.getNorth() + dy];
+  const near = fc.features.filter((f) => {
+    if (!f.geometry) return false;
+    const bb = bboxOf(f.geometry);
+    return bb[0] <= view[2] && bb[2] >= view[0] && bb[1] <= view[3] && bb[3] >= view[1];
+  });
+  return near.length < 0.7 * fc.features.length ? { type: "FeatureCollection", features: near } : null;
 }
 
 function choroplethParams(level) {
