@@ -122,8 +122,8 @@ HOURS_PER_FTE_YEAR = 35.0 * 52.0
 #: Census socio-professional groups (CS1) with their own wage column in the base communale.
 CS_COLUMN_LETTERS: dict[str, str] = {"3": "C", "4": "P", "5": "E", "6": "O"}
 #: Mean net monthly wage in full-time equivalent by CS, private sector, 2023 (INSEE Première
-#: n° 2020, figures as quoted by the press on its publication; cadres include salaried
-#: company heads). Used per CS when no wage file is given.
+#: n° 2020; the overall figures read on insee.fr, the CS ones as four press reports give them;
+#: cadres include salaried company heads). Used per CS when no wage file is given.
 NATIONAL_CS_MONTHLY_NET_2023: dict[str, float] = {
     "3": 4573.0,
     "4": 2656.0,
