@@ -15,14 +15,27 @@ bytes, a date not ``AAAA-MM-JJ``) is marked *odd*: the caller re-reads those few
 Python's csv module and computes their values with the very SQL of the DuckDB path, so the
 typed table is the same as DuckDB's, row for row.
 
+The file is scanned in parts at once, one thread per usable core (:func:`default_parts`; the
+kernel and the file reads release the GIL), each part with its own columns, places table
+and state. A part starts just after a line end, which is only a guess at a record start (the
+line end may be inside a quoted field): a part is kept when the scan of the part before it
+(itself kept) stopped exactly at its start, i.e. no record crosses the split; otherwise it is
+scanned again from where the part before stopped. The kept parts are then joined (place ids
+renumbered in order of first appearance in the file, odd rows shifted), so the result is
+the same as a scan in one piece, whatever the number of parts.
+
 Whatever the kernel does not accept as strict RFC-4180 with the header's number of fields (a
 short or long row, a quote inside an unquoted field, text after a closing quote, a lone CR,
 an empty line) stops the scan with :data:`STRUCTURE`: the caller then reads the file with
-DuckDB, whose reject table names the malformed lines (nothing is imported).
+DuckDB, whose reject table names the malformed lines (nothing is imported). A part whose
+start is not proven is never reported: only the first bad record a one-piece scan would
+meet is.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +69,7 @@ _SIRET, _COMMUNE, _PAYS, _SIEGE, _ETAT, _BAND, _ACTIVITY, _NOMENCLATURE, _TREATE
 
 #: Places table: open addressing over 8-byte keys, 2**17 slots to begin with (small enough
 #: to stay in cache: the stock has a few tens of thousands of places), doubled when half full.
+#: A slot holds the key and the id side by side, so a lookup reads one cache line.
 _HASH_BITS = 17
 
 #: ``treated`` of a row without a date.
@@ -91,17 +105,20 @@ def first_slot(key, mask):
 
 
 @nb.njit(cache=True, inline="always")
-def place_id(key, keys, ids, n_places):
-    mask = np.uint64(keys.size - 1)
+def place_id(key, table, n_places):
+    """Id of the place ``key`` in ``table`` (slot h: key at 2h, id + 1 at 2h + 1, 0 = free),
+    a new id when it is not there yet."""
+    mask = np.uint64((table.size >> 1) - 1)
     h = first_slot(key, mask)
     while True:
-        if ids[h] < 0:
-            ids[h] = n_places[0]
-            keys[h] = key
+        i = np.int64(h) * 2
+        if table[i + 1] == 0:
+            table[i] = key
             n_places[0] += 1
-            return ids[h]
-        if keys[h] == key:
-            return ids[h]
+            table[i + 1] = np.uint64(n_places[0])
+            return np.int64(n_places[0] - 1)
+        if table[i] == key:
+            return np.int64(table[i + 1]) - 1
         h = (h + np.uint64(1)) & mask
 
 
@@ -141,106 +158,7 @@ def iso_date(buf, s, e):
     return days(y, m, d)
 
 
-@nb.njit(cache=True)
-def finish_row(
-    buf,
-    fs,
-    fe,
-    esc,
-    row,
-    band_codes,
-    out_siret,
-    out_place,
-    out_flags,
-    out_band,
-    out_section,
-    out_treated,
-    keys,
-    ids,
-    n_places,
-    sections,
-):
-    """Typed values of one record from its field offsets; returns True when odd."""
-    odd = False
-    # SIRET: exactly 14 ASCII digits
-    s, e = fs[_SIRET], fe[_SIRET]
-    value = np.int64(-1)
-    if e - s == 14:
-        value = 0
-        for k in range(s, e):
-            b = buf[k]
-            if b < 48 or b > 57:
-                value = -1
-                break
-            value = value * 10 + (b - 48)
-    out_siret[row] = value
-    # place: the commune, else the country
-    slot = _COMMUNE if fe[_COMMUNE] > fs[_COMMUNE] else _PAYS
-    s, e = fs[slot], fe[slot]
-    if e == s:
-        out_place[row] = -1
-    elif esc[slot] or not plain_code(buf, s, e):
-        out_place[row] = -1
-        odd = True
-    else:
-        out_place[row] = place_id(place_key(buf, s, e), keys, ids, n_places)
-    flags = np.uint8(0)
-    s, e = fs[_SIEGE], fe[_SIEGE]
-    if (
-        e - s == 4
-        and buf[s] == 116
-        and buf[s + 1] == 114
-        and buf[s + 2] == 117
-        and buf[s + 3] == 101
-    ):
-        flags |= np.uint8(1)
-    s, e = fs[_ETAT], fe[_ETAT]
-    if e - s == 1 and buf[s] == 65:
-        flags |= np.uint8(2 | 4)
-    elif e - s == 1 and buf[s] == 70:
-        flags |= np.uint8(4)
-    # band: index in band_codes, -1 when empty, -2 when unknown
-    s, e = fs[_BAND], fe[_BAND]
-    band = np.int8(-1)
-    if e > s:
-        band = np.int8(-2)
-        if e - s == 2:
-            code = np.int32(buf[s]) * 256 + np.int32(buf[s + 1])
-            for k in range(band_codes.size):
-                if band_codes[k] == code:
-                    band = np.int8(k)
-                    break
-    out_band[row] = band
-    # section: NAFRev2 and two leading digits
-    section = np.uint8(63)
-    s, e = fs[_NOMENCLATURE], fe[_NOMENCLATURE]
-    a, b_end = fs[_ACTIVITY], fe[_ACTIVITY]
-    if (
-        e - s == 7
-        and buf[s] == 78
-        and buf[s + 1] == 65
-        and buf[s + 2] == 70
-        and buf[s + 3] == 82
-        and buf[s + 4] == 101
-        and buf[s + 5] == 118
-        and buf[s + 6] == 50
-        and b_end - a >= 2
-    ):
-        d1, d2 = buf[a], buf[a + 1]
-        if 48 <= d1 <= 57 and 48 <= d2 <= 57:
-            section = sections[(d1 - 48) * 10 + d2 - 48]
-    out_section[row] = section
-    s, e = fs[_TREATED], fe[_TREATED]
-    if e == s:
-        out_treated[row] = NO_DATE
-    else:
-        out_treated[row] = NO_DATE if esc[_TREATED] else iso_date(buf, s, e)
-        odd = odd or out_treated[row] == NO_DATE
-    out_flags[row] = flags
-    return odd
-
-
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def scan(
     buf,
     n,
@@ -257,8 +175,7 @@ def scan(
     out_band,
     out_section,
     out_treated,
-    keys,
-    ids,
+    table,
     n_places,
     odd_rows,
     odd_start,
@@ -270,7 +187,8 @@ def scan(
     """Scan complete records of ``buf[pos:n]``; returns (status, pos, rows written).
 
     ``offset`` is the file position of ``buf[0]`` (odd rows keep file offsets);
-    ``state`` carries [previous valid SIRET, SIRETs not increasing] across blocks.
+    ``state`` carries [previous valid SIRET, SIRETs not increasing, first valid SIRET] across
+    blocks (-1, 0, -1 before the first row).
     """
     column_of_slot = np.zeros(9, np.int64)
     for c in range(n_cols):
@@ -285,7 +203,7 @@ def scan(
     row = row0
     cap = out_siret.size
     while pos < n:
-        if row >= cap or n_odd[0] >= odd_rows.size or 2 * n_places[0] >= keys.size:
+        if row >= cap or n_odd[0] >= odd_rows.size or 4 * n_places[0] >= table.size:
             return FULL, pos, row
         record = pos
         col = 0
@@ -361,24 +279,85 @@ def scan(
                 fs[slot] = first[c]
                 fe[slot] = last[c]
                 esc[slot] = False
-        if finish_row(
-            buf,
-            fs,
-            fe,
-            esc,
-            row,
-            band_codes,
-            out_siret,
-            out_place,
-            out_flags,
-            out_band,
-            out_section,
-            out_treated,
-            keys,
-            ids,
-            n_places,
-            sections,
+        # the typed values (in this function: a call per row passing the arrays would
+        # update their reference counts, shared between the scanning threads)
+        odd = False
+        # SIRET: exactly 14 ASCII digits
+        s, e = fs[_SIRET], fe[_SIRET]
+        value = np.int64(-1)
+        if e - s == 14:
+            value = 0
+            for k in range(s, e):
+                b = buf[k]
+                if b < 48 or b > 57:
+                    value = -1
+                    break
+                value = value * 10 + (b - 48)
+        out_siret[row] = value
+        # place: the commune, else the country
+        slot = _COMMUNE if fe[_COMMUNE] > fs[_COMMUNE] else _PAYS
+        s, e = fs[slot], fe[slot]
+        if e == s:
+            out_place[row] = -1
+        elif esc[slot] or not plain_code(buf, s, e):
+            out_place[row] = -1
+            odd = True
+        else:
+            out_place[row] = place_id(place_key(buf, s, e), table, n_places)
+        flags = np.uint8(0)
+        s, e = fs[_SIEGE], fe[_SIEGE]
+        if (
+            e - s == 4
+            and buf[s] == 116
+            and buf[s + 1] == 114
+            and buf[s + 2] == 117
+            and buf[s + 3] == 101
         ):
+            flags |= np.uint8(1)
+        s, e = fs[_ETAT], fe[_ETAT]
+        if e - s == 1 and buf[s] == 65:
+            flags |= np.uint8(2 | 4)
+        elif e - s == 1 and buf[s] == 70:
+            flags |= np.uint8(4)
+        # band: index in band_codes, -1 when empty, -2 when unknown
+        s, e = fs[_BAND], fe[_BAND]
+        band = np.int8(-1)
+        if e > s:
+            band = np.int8(-2)
+            if e - s == 2:
+                code = np.int32(buf[s]) * 256 + np.int32(buf[s + 1])
+                for k in range(band_codes.size):
+                    if band_codes[k] == code:
+                        band = np.int8(k)
+                        break
+        out_band[row] = band
+        # section: NAFRev2 and two leading digits
+        section = np.uint8(63)
+        s, e = fs[_NOMENCLATURE], fe[_NOMENCLATURE]
+        a, b_end = fs[_ACTIVITY], fe[_ACTIVITY]
+        if (
+            e - s == 7
+            and buf[s] == 78
+            and buf[s + 1] == 65
+            and buf[s + 2] == 70
+            and buf[s + 3] == 82
+            and buf[s + 4] == 101
+            and buf[s + 5] == 118
+            and buf[s + 6] == 50
+            and b_end - a >= 2
+        ):
+            d1, d2 = buf[a], buf[a + 1]
+            if 48 <= d1 <= 57 and 48 <= d2 <= 57:
+                section = sections[(d1 - 48) * 10 + d2 - 48]
+        out_section[row] = section
+        s, e = fs[_TREATED], fe[_TREATED]
+        if e == s:
+            out_treated[row] = NO_DATE
+        else:
+            out_treated[row] = NO_DATE if esc[_TREATED] else iso_date(buf, s, e)
+            odd = odd or out_treated[row] == NO_DATE
+        out_flags[row] = flags
+        if odd:
             k = n_odd[0]
             odd_rows[k] = row
             odd_start[k] = offset + record
@@ -388,6 +367,8 @@ def scan(
         if value >= 0:
             if value <= state[0]:
                 state[1] += 1
+            if state[2] < 0:
+                state[2] = value
             state[0] = value
         row += 1
         pos = j
@@ -423,17 +404,17 @@ class NotStrict(Exception):
     """The file is not strict RFC-4180 with the header's field count (use DuckDB)."""
 
 
-@nb.njit(cache=True)
-def rehash(keys, ids, new_keys, new_ids):
+@nb.njit(cache=True, nogil=True)
+def rehash(table, bigger):
     """Move the places table into a larger one (same ids)."""
-    mask = np.uint64(new_keys.size - 1)
-    for h in range(keys.size):
-        if ids[h] >= 0:
-            g = first_slot(keys[h], mask)
-            while new_ids[g] >= 0:
-                g = (g + np.uint64(1)) & mask
-            new_keys[g] = keys[h]
-            new_ids[g] = ids[h]
+    mask = np.uint64((bigger.size >> 1) - 1)
+    for i in range(0, table.size, 2):
+        if table[i + 1] != 0:
+            g = np.int64(first_slot(table[i], mask)) * 2
+            while bigger[g + 1] != 0:
+                g = (g + 2) & (bigger.size - 1)
+            bigger[g] = table[i]
+            bigger[g + 1] = table[i + 1]
 
 
 def _decode_key(key: int) -> str:
@@ -446,6 +427,245 @@ def _grow(array: np.ndarray, size: int) -> np.ndarray:
     return bigger
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What every part's scan needs besides its bytes (from the header and the code lists)."""
+
+    path: Path
+    n_cols: int
+    slot_of_column: np.ndarray
+    codes: np.ndarray
+    sections: np.ndarray
+    per_row: int
+    block: int
+
+
+class _Part:
+    """The scan of the bytes ``[start, end)`` of the file: its own columns, places and state.
+
+    ``final``: ``end`` is the end of the file (a record may end without a line end there).
+    After :meth:`run`, ``stop`` is the file offset where the scan stopped: ``end`` when the
+    records end exactly there, else the start of the record that crosses ``end`` (or of the
+    record that is not strict, ``error`` then says so).
+    """
+
+    def __init__(
+        self, layout: _Layout, start: int, end: int, final: bool, reserve: int | None = None
+    ) -> None:
+        self.layout, self.start, self.end, self.final = layout, start, end, final
+        # ``reserve``: bytes to size the columns for (the first part keeps room for the rows of
+        # the later ones; untouched pages of np.empty cost no memory)
+        cap = int((reserve or end - start) / layout.per_row * 1.05) + 1024
+        self.siret = np.empty(cap, np.int64)
+        self.place = np.empty(cap, np.int32)
+        self.flags = np.empty(cap, np.uint8)
+        self.band = np.empty(cap, np.int8)
+        self.section = np.empty(cap, np.uint8)
+        self.treated = np.empty(cap, np.int32)
+        self.table = np.zeros(2 << _HASH_BITS, np.uint64)  # (key, id + 1) per slot
+        self.n_places = np.zeros(1, np.int64)
+        self.odd_rows = np.empty(1024, np.int64)
+        self.odd_start = np.empty(1024, np.int64)
+        self.odd_end = np.empty(1024, np.int64)
+        self.n_odd = np.zeros(1, np.int64)
+        self.state = np.array([-1, 0, -1], dtype=np.int64)
+        self.rows = 0
+        self.stop = start
+        self.error: str | None = None
+
+    def run(self) -> _Part:
+        """Scan the part block by block (file reads and kernel both release the GIL)."""
+        layout = self.layout
+        buf = np.empty(min(layout.block, max(1, self.end - self.start)), np.uint8)
+        held = 0  # bytes of buf holding data not yet scanned (from 0)
+        offset = self.start  # file position of buf[0]
+        left = self.end - self.start  # bytes of the part not read yet
+        final = False
+        with layout.path.open("rb", buffering=0) as fh:
+            fh.seek(self.start)
+            while True:
+                if left > 0:
+                    if held == buf.size:
+                        buf = _grow(buf, buf.size * 2)  # one record longer than a block
+                    want = min(buf.size - held, left)
+                    got = fh.readinto(memoryview(buf)[held : held + want])
+                    if got == 0:  # the file is shorter than it was
+                        left = 0
+                    held += got
+                    left -= got
+                # the kernel's ``final`` only for the file's end (a part's end may cut a record)
+                final = left == 0 and self.final
+                status, pos = self._scan_buffer(buf, held, offset, final)
+                if status == STRUCTURE:
+                    self.error = f"record at byte {offset + pos} is not strict CSV"
+                    self.stop = offset + pos
+                    return self
+                if status == DONE:
+                    self.stop = offset + pos
+                    return self
+                if left == 0:
+                    if final:
+                        self.error = f"unterminated quoted field at byte {offset + pos}"
+                    self.stop = offset + pos
+                    return self
+                # keep the cut record at the start of the buffer
+                buf[: held - pos] = buf[pos:held]
+                offset += pos
+                held -= pos
+
+    def _scan_buffer(self, buf: np.ndarray, held: int, offset: int, final: bool) -> tuple[int, int]:
+        """Run the kernel over ``buf[:held]``, growing full outputs; returns (status, pos)."""
+        layout = self.layout
+        pos = 0
+        while True:
+            status, pos, self.rows = scan(
+                buf, held, pos, final, layout.n_cols, layout.slot_of_column, layout.codes,
+                layout.sections, self.rows, self.siret, self.place, self.flags, self.band,
+                self.section, self.treated, self.table, self.n_places, self.odd_rows,
+                self.odd_start, self.odd_end, self.n_odd, offset, self.state,
+            )  # fmt: skip
+            if status != FULL:
+                return status, pos
+            self._grow_outputs()
+
+    def _grow_outputs(self) -> None:
+        if self.rows >= self.siret.size:
+            cap = self.siret.size * 2
+            self.siret, self.place = _grow(self.siret, cap), _grow(self.place, cap)
+            self.flags, self.band = _grow(self.flags, cap), _grow(self.band, cap)
+            self.section, self.treated = _grow(self.section, cap), _grow(self.treated, cap)
+        if 4 * self.n_places[0] >= self.table.size:
+            bigger = np.zeros(self.table.size * 2, np.uint64)
+            rehash(self.table, bigger)
+            self.table = bigger
+        if self.n_odd[0] >= self.odd_rows.size:
+            cap = self.odd_rows.size * 4
+            self.odd_rows = _grow(self.odd_rows, cap)
+            self.odd_start, self.odd_end = _grow(self.odd_start, cap), _grow(self.odd_end, cap)
+
+    def place_keys(self) -> np.ndarray:
+        """The packed place codes of the part, in the order of its place ids."""
+        keys, ids = self.table[0::2], self.table[1::2]
+        used = ids != 0
+        return keys[used][np.argsort(ids[used])]
+
+
+#: Least bytes of data per part: smaller files are scanned by one thread.
+MIN_PART = 1 << 24
+#: Most parts scanned at once.
+MAX_PARTS = 8
+
+
+def default_parts(data_bytes: int) -> int:
+    """Parts for ``data_bytes`` of records: one per usable core, each at least MIN_PART."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PARTS, data_bytes // MIN_PART))
+
+
+def _line_start_after(path: Path, offset: int, size: int) -> int:
+    """The offset just after the first LF at or after ``offset`` (``size`` when none)."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while offset < size:
+            chunk = fh.read(1 << 16)
+            if not chunk:
+                break
+            at = chunk.find(b"\n")
+            if at >= 0:
+                return offset + at + 1
+            offset += len(chunk)
+    return size
+
+
+def _part_bounds(path: Path, data_start: int, size: int, parts: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each part: nominal equal splits moved just after a line end.
+
+    A split is only a guess at a record start (the LF may be inside a quoted field): the
+    merge checks it (:func:`_valid_parts`).
+    """
+    step = (size - data_start) / parts
+    starts = [data_start]
+    for k in range(1, parts):
+        start = _line_start_after(path, data_start + int(step * k), size)
+        if starts[-1] < start < size:
+            starts.append(start)
+    return list(zip(starts, [*starts[1:], size], strict=True))
+
+
+def _valid_parts(parts: list[_Part], data_start: int) -> list[_Part]:
+    """The parts whose start is a true record start; a wrong guess is scanned again.
+
+    The first part starts at ``data_start``; each scan that stops exactly at its end proves
+    that the next part starts a record. When it stops before (a record crosses the split, so
+    the guessed start was inside a quoted field), the next part is scanned again from there,
+    in this thread. A part that is not strict is reported only when its start is proven (the
+    same first bad record as a sequential scan).
+    """
+    valid: list[_Part] = []
+    pos = data_start
+    for part in parts:
+        if part.start != pos:
+            part = _Part(part.layout, pos, part.end, part.final).run()
+        if part.error is not None:
+            raise NotStrict(part.error)
+        valid.append(part)
+        pos = part.stop
+    return valid
+
+
+def _merge(parts: list[_Part]) -> ScannedStock:
+    """One stock from the parts in file order, the same as a scan in one piece.
+
+    Place ids are renumbered in order of first appearance in the file, odd rows shifted by
+    the rows of the parts before; the SIRETs increase when they do in every part and across
+    every split.
+    """
+    rows = [p.rows for p in parts]
+    base = np.cumsum([0, *rows])
+
+    def column(name: str) -> np.ndarray:
+        head = getattr(parts[0], name)
+        if head.size < base[-1]:
+            head = _grow(head, int(base[-1]))
+        for k, part in enumerate(parts[1:], start=1):  # after the first part's rows, in place
+            head[base[k] : base[k + 1]] = getattr(part, name)[: part.rows]
+            setattr(part, name, None)  # free the part's column now
+        return head[: base[-1]]
+
+    place = column("place")
+    ids: dict[int, int] = {}
+    for k, part in enumerate(parts):
+        keys = part.place_keys().tolist()
+        remap = np.array([ids.setdefault(key, len(ids)) for key in keys] + [-1], np.int32)
+        if k > 0 and keys:
+            segment = place[base[k] : base[k + 1]]
+            segment[:] = remap[segment]  # -1 (no place) picks the trailing -1
+    odd_rows = np.concatenate([p.odd_rows[: p.n_odd[0]] + base[k] for k, p in enumerate(parts)])
+    increasing, last = True, -1
+    for part in parts:
+        increasing = increasing and int(part.state[1]) == 0
+        if part.state[2] >= 0:  # the part has a valid SIRET
+            increasing = increasing and int(part.state[2]) > last
+            last = int(part.state[0])
+    return ScannedStock(
+        siret=column("siret"),
+        place=place,
+        flags=column("flags"),
+        band=column("band"),
+        section=column("section"),
+        treated=column("treated"),
+        places=[_decode_key(key) for key in ids],
+        odd_rows=odd_rows,
+        odd_start=np.concatenate([p.odd_start[: p.n_odd[0]] for p in parts]),
+        odd_end=np.concatenate([p.odd_end[: p.n_odd[0]] for p in parts]),
+        increasing=increasing,
+        rows=int(base[-1]),
+    )
+
+
 def scan_establishments(
     path: Path,
     header: list[str],
@@ -453,10 +673,13 @@ def scan_establishments(
     section_letters: str,
     data_start: int,
     block: int = BLOCK,
+    parts: int | None = None,
 ) -> ScannedStock:
     """Scan the CSV at ``path`` whose data rows start at byte ``data_start``.
 
-    ``block``: bytes read at a time (the buffer grows when one record is longer).
+    ``block``: bytes read at a time by each part (the buffer grows when one record is
+    longer). ``parts``: pieces of the file scanned at once, each in its own thread (default
+    :func:`default_parts`); the result does not depend on it.
 
     Raises
     ------
@@ -466,93 +689,31 @@ def scan_establishments(
     slot_of_column = np.full(len(header), -1, dtype=np.int64)
     for slot, name in enumerate(FIELDS):
         slot_of_column[header.index(name)] = slot
-    codes = np.array([ord(c[0]) * 256 + ord(c[1]) for c in band_codes], dtype=np.int32)
-    sections = np.frombuffer(section_letters.encode("ascii"), dtype=np.uint8).copy()
     size = path.stat().st_size
     with path.open("rb") as fh:
         fh.seek(data_start)
         sample = fh.read(1 << 16)
-    per_row = max(64, len(sample) // max(1, sample.count(b"\n")))
-    cap = int((size - data_start) / per_row * 1.05) + 1024
-    siret = np.empty(cap, np.int64)
-    place = np.empty(cap, np.int32)
-    flags = np.empty(cap, np.uint8)
-    band = np.empty(cap, np.int8)
-    section = np.empty(cap, np.uint8)
-    treated = np.empty(cap, np.int32)
-    keys = np.zeros(1 << _HASH_BITS, np.uint64)
-    ids = np.full(1 << _HASH_BITS, -1, np.int32)
-    n_places = np.zeros(1, np.int64)
-    odd_rows = np.empty(1024, np.int64)
-    odd_start = np.empty(1024, np.int64)
-    odd_end = np.empty(1024, np.int64)
-    n_odd = np.zeros(1, np.int64)
-    state = np.array([-1, 0], dtype=np.int64)
-    buf = np.empty(block, np.uint8)
-    held = 0  # bytes of buf holding data not yet scanned (from 0)
-    offset = data_start  # file position of buf[0]
-    rows = 0
-    final = False
-    with path.open("rb", buffering=0) as fh:
-        fh.seek(data_start)
-        while True:
-            if not final:
-                if held == buf.size:
-                    buf = _grow(buf, buf.size * 2)  # one record longer than a block
-                got = fh.readinto(memoryview(buf)[held:])
-                final = got == 0
-                held += got
-            pos = 0
-            while True:
-                status, pos, rows = scan(
-                    buf, held, pos, final, len(header), slot_of_column, codes, sections, rows,
-                    siret, place, flags, band, section, treated, keys, ids, n_places,
-                    odd_rows, odd_start, odd_end, n_odd, offset, state,
-                )  # fmt: skip
-                if status != FULL:
-                    break
-                if rows >= siret.size:
-                    cap = siret.size * 2
-                    siret, place, flags = _grow(siret, cap), _grow(place, cap), _grow(flags, cap)
-                    band, section = _grow(band, cap), _grow(section, cap)
-                    treated = _grow(treated, cap)
-                if 2 * n_places[0] >= keys.size:
-                    bigger_keys = np.zeros(keys.size * 2, np.uint64)
-                    bigger_ids = np.full(keys.size * 2, -1, np.int32)
-                    rehash(keys, ids, bigger_keys, bigger_ids)
-                    keys, ids = bigger_keys, bigger_ids
-                if n_odd[0] >= odd_rows.size:
-                    cap = odd_rows.size * 4
-                    odd_rows = _grow(odd_rows, cap)
-                    odd_start, odd_end = _grow(odd_start, cap), _grow(odd_end, cap)
-            if status == STRUCTURE:
-                raise NotStrict(f"record at byte {offset + pos} is not strict CSV")
-            if status == DONE:
-                break
-            if final:
-                raise NotStrict(f"unterminated quoted field at byte {offset + pos}")
-            # keep the cut record at the start of the buffer
-            buf[: held - pos] = buf[pos:held]
-            offset += pos
-            held -= pos
-    used = ids >= 0
-    order = np.argsort(ids[used])
-    places = [_decode_key(int(k)) for k in keys[used][order]]
-    k = int(n_odd[0])
-    return ScannedStock(
-        siret=siret[:rows],
-        place=place[:rows],
-        flags=flags[:rows],
-        band=band[:rows],
-        section=section[:rows],
-        treated=treated[:rows],
-        places=places,
-        odd_rows=odd_rows[:k],
-        odd_start=odd_start[:k],
-        odd_end=odd_end[:k],
-        increasing=int(state[1]) == 0,
-        rows=rows,
+    layout = _Layout(
+        path=path,
+        n_cols=len(header),
+        slot_of_column=slot_of_column,
+        codes=np.array([ord(c[0]) * 256 + ord(c[1]) for c in band_codes], dtype=np.int32),
+        sections=np.frombuffer(section_letters.encode("ascii"), dtype=np.uint8).copy(),
+        per_row=max(64, len(sample) // max(1, sample.count(b"\n"))),
+        block=block,
     )
+    bounds = _part_bounds(path, data_start, size, parts or default_parts(size - data_start))
+    reserve = size - data_start
+    scans = [
+        _Part(layout, a, b, b == size, reserve if a == data_start else None) for a, b in bounds
+    ]
+    if len(scans) == 1:
+        scans[0].run()
+    else:
+        with ThreadPoolExecutor(len(scans), thread_name_prefix="maillage-scan") as pool:
+            for _ in pool.map(_Part.run, scans):
+                pass
+    return _merge(_valid_parts(scans, data_start))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,7 +726,7 @@ NOT_LINKED = -2
 NO_HEAD_OFFICE = -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def hq_origins(siret, place, flags):
     """Place id of the head office of every active establishment with a place.
 
@@ -604,7 +765,7 @@ def hq_origins(siret, place, flags):
     return origin
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def link_keys(origin, place, section, band, rank):
     """One sortable key per link (``origin`` >= 0), and the number of links to another place.
 
