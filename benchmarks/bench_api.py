@@ -223,9 +223,12 @@ def _marks(page) -> dict[str, float]:
     )
 
 
-def page_usable(base: str) -> dict[str, tuple[float, float]] | None:
-    """Time to usable (map painted + first panel) and to flows drawn, cold then warm; then
-    the bare MapLibre page drawing the same polygons, printed with the ratio to it."""
+def page_usable(
+    base: str, path: str, bare_page: bool = True
+) -> dict[str, tuple[float, float]] | None:
+    """Time to usable (map painted + first panel) and to flows drawn for the link ``path``,
+    cold then warm; then (``bare_page``) the bare MapLibre page drawing the same polygons,
+    printed with the ratio to it."""
     if not Path(CHROMIUM).exists():
         print("  (no /usr/bin/chromium: page time not measured)")
         return None
@@ -239,7 +242,7 @@ def page_usable(base: str) -> dict[str, tuple[float, float]] | None:
             context = browser.new_context(viewport={"width": 1366, "height": 768})
             page = context.new_page()
             t0 = time.perf_counter()
-            page.goto(f"{base}/?sel={METROPOLE}")
+            page.goto(f"{base}{path}")
             page.wait_for_selector("body[data-ready='1']", timeout=120_000)
             page.wait_for_selector("body[data-flows='1']", timeout=120_000)
             drawn = time.perf_counter() - t0
@@ -259,6 +262,9 @@ def page_usable(base: str) -> dict[str, tuple[float, float]] | None:
                     )
                 )
             context.close()
+        if not bare_page:
+            browser.close()
+            return out
         context = browser.new_context(viewport={"width": 1366, "height": 768})
         page = context.new_page()
         page.route(
@@ -543,16 +549,25 @@ def main() -> None:
     args = parser.parse_args()
     home = built_home(args.home)
 
+    t0 = time.perf_counter()
     server = Server(home)
+    print(f"server started (warm-up included) in {time.perf_counter() - t0:.1f} s")
     try:
         print("1. page usable time (map + first panel), /?sel=" + METROPOLE)
-        times = page_usable(server.base)
+        times = page_usable(server.base, f"/?sel={METROPOLE}")
         api_t = api_requests_time(server.base)
         if times:
             for label, (t, t_flows) in times.items():
                 ratio = t / api_t
                 print(f"   {label:6s} map+panel {t:5.2f} s, flows drawn {t_flows:5.2f} s; "
                       f"ratio to its API requests ({api_t:.2f} s): {ratio:4.1f}x")  # fmt: skip
+    finally:
+        server.stop()
+    server = Server(home)
+    try:
+        print("   the national link / (every EPCI drawn), on a server just started:")
+        for label, (t, t_flows) in (page_usable(server.base, "/", bare_page=False) or {}).items():
+            print(f"   {label:6s} map+panel {t:5.2f} s, flows drawn {t_flows:5.2f} s")
     finally:
         server.stop()
     report_flows(home, args.requests)

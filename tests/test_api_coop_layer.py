@@ -17,7 +17,10 @@ from maillage import reference
 from maillage.cooperations.db import open_registry, session_factory
 from maillage.cooperations.seed import load_seed, seed_records
 from maillage.delivery.api import create_app
-from maillage.delivery.api.routes.geometry import LOW_DETAIL_TOLERANCE
+from maillage.delivery.api.routes.geometry import (
+    LOW_DETAIL_TOLERANCE,
+    NATIONAL_DETAIL_TOLERANCE,
+)
 from maillage.settings import Settings
 from maillage.store import Store
 
@@ -108,14 +111,20 @@ def test_coverage_links_carry_the_positions_of_their_ends(client):
 
 
 @pytest.mark.parametrize("level", ["epci", "departement", "region"])
-def test_light_polygons_keep_every_territory_with_fewer_vertices(client, level):
+@pytest.mark.parametrize(
+    ("detail", "tolerance", "min_area"),
+    [("low", LOW_DETAIL_TOLERANCE, 0.9), ("national", NATIONAL_DETAIL_TOLERANCE, 0.7)],
+)
+def test_light_polygons_keep_every_territory_with_fewer_vertices(
+    client, level, detail, tolerance, min_area
+):
     def layer(detail: str) -> dict:
         fc = ok(client.get(f"/api/v1/geometry/{level}", params={"detail": detail}))["data"]
         return {
             f["properties"]["code"]: shapely.geometry.shape(f["geometry"]) for f in fc["features"]
         }
 
-    full, light = layer("full"), layer("low")
+    full, light = layer("full"), layer(detail)
     assert set(light) == set(full)
     codes = sorted(full)
     a = np.array([full[c] for c in codes], dtype=object)
@@ -126,9 +135,13 @@ def test_light_polygons_keep_every_territory_with_fewer_vertices(client, level):
     # every vertex kept lies on the full outline, within the tolerance (and the rounding)
     coords, owner = shapely.get_coordinates(b, return_index=True)
     gaps = shapely.distance(shapely.points(coords), shapely.boundary(a)[owner])
-    assert gaps.max() <= LOW_DETAIL_TOLERANCE + 1e-3
-    # and no territory loses more than a tenth of its area
-    assert (shapely.area(b) / shapely.area(a)).min() > 0.9
+    assert gaps.max() <= tolerance + 1e-3
+    # and no territory loses much of its area (a tenth with ``low``)
+    assert (shapely.area(b) / shapely.area(a)).min() > min_area
+    if detail == "national":  # a quarter of the vertices of ``low`` at most
+        low = layer("low")
+        n_low = shapely.get_num_coordinates(np.array([low[c] for c in codes], dtype=object)).sum()
+        assert n_light < 0.5 * n_low
 
 
 @pytest.mark.parametrize(

@@ -572,14 +572,25 @@ def test_ready_means_map_painted_and_panel_shown(browser, server):
 
 
 def test_zooming_in_swaps_in_the_full_polygons(page):
-    """The first view draws light polygons; from zoom 8 on, the full ones replace them."""
+    """France is drawn with the national polygons; from zoom 6 on, the light ones replace
+    them, and from zoom 8 on, the full ones."""
     page.open("/?flows=0")
-    assert page.page.evaluate("window.maillage.layer") == {"level": "epci", "detail": "low"}
+    assert page.page.evaluate("window.maillage.layer") == {"level": "epci", "detail": "national"}
+    with page.page.expect_response(lambda r: r.url.endswith("/geometry/epci?detail=low")) as low:
+        page.page.evaluate("window.maillage.map.jumpTo({center: [-4.48, 48.39], zoom: 7})")
+    assert low.value.ok
+    page.page.wait_for_function("window.maillage.layer.detail === 'low'", timeout=60_000)
     light = page.page.evaluate("window.maillage.map.querySourceFeatures('terr').length")
     with page.page.expect_response(lambda r: r.url.endswith("/api/v1/geometry/epci")) as answer:
         page.page.evaluate("window.maillage.map.jumpTo({center: [-4.48, 48.39], zoom: 9})")
     assert answer.value.ok
     page.page.wait_for_function("window.maillage.layer.detail === 'full'", timeout=60_000)
+    # zooming back out keeps the finer polygons already drawn
+    page.page.evaluate(
+        """new Promise((r) => {
+             const m = window.maillage.map; m.once('idle', r); m.jumpTo({zoom: 5}); })"""
+    )
+    assert page.page.evaluate("window.maillage.layer.detail") == "full"
     page.page.wait_for_function(
         "window.maillage.map.queryRenderedFeatures({layers: ['terr-fill']}).length > 0"
     )

@@ -29,8 +29,16 @@ log = logging.getLogger("maillage.warmup")
 DEFAULT_LEVEL = "epci"
 DEFAULT_KIND = "commute"
 DEFAULT_INDICATOR = "self_containment"
-#: Map levels whose light polygons are prepared (the level menu's choices drawn nationally).
-LIGHT_LEVELS = ("epci", "departement", "region")
+#: Polygons prepared: the national layers of the level menu's choices drawn nationally (the
+#: link without parameters), the light EPCI (a link to a territory) and départements (their
+#: boxes say which communes to load).
+LIGHT_LAYERS = (
+    ("epci", "national"),
+    ("departement", "national"),
+    ("region", "national"),
+    ("epci", "low"),
+    ("departement", "low"),
+)
 
 
 @dataclass
@@ -52,7 +60,7 @@ def first_view_paths(api_prefix: str) -> list[str]:
     return [
         f"{api_prefix}/indicators",
         f"{api_prefix}/status",
-        *(f"{api_prefix}/geometry/{level}?detail=low" for level in LIGHT_LEVELS),
+        *(f"{api_prefix}/geometry/{level}?detail={detail}" for level, detail in LIGHT_LAYERS),
         f"{api_prefix}/choropleth?{choropleth}",
     ]
 

@@ -255,10 +255,14 @@ async function getGeo(url) {
 
 function mapLevel() { return state.level === "perimeter" ? "epci" : state.level; }
 
-/* Light polygons below DETAIL_ZOOM, full ones from there on (once loaded, kept). */
+/* National polygons below NATIONAL_ZOOM, light ones below DETAIL_ZOOM, full ones from there
+   on; a finer layer already drawn is kept when zooming out. */
+const DETAIL_RANK = { national: 0, low: 1, full: 2 };
 function wantedDetail(level) {
-  if (currentLayer && currentLayer.level === level && currentLayer.detail === "full") return "full";
-  return map.getZoom() < BOOT.DETAIL_ZOOM ? "low" : "full";
+  const zoom = map.getZoom();
+  const want = zoom < BOOT.NATIONAL_ZOOM ? "national" : zoom < BOOT.DETAIL_ZOOM ? "low" : "full";
+  if (currentLayer && currentLayer.level === level && DETAIL_RANK[currentLayer.detail] > DETAIL_RANK[want]) return currentLayer.detail;
+  return want;
 }
 
 async function visibleDepartements() {
@@ -299,7 +303,7 @@ async function loadTerritories() {
   } else {
     // polygons and values travel side by side
     const detail = wantedDetail(level);
-    [fc, pre] = await Promise.all([getGeo(URLS.geometry(level, detail === "low" ? "low" : null)), fetchChoropleth(level, null)]);
+    [fc, pre] = await Promise.all([getGeo(URLS.geometry(level, detail === "full" ? null : detail)), fetchChoropleth(level, null)]);
     if (mapLevel() !== level) return;  // the level changed meanwhile
     currentLayer = { level, detail };
   }

@@ -20,7 +20,9 @@ window.maillageBoot = (() => {
     partners: (ref, kind, direction, threshold) =>
       `/territories/${enc(ref)}/partners?kind=${kind}&direction=${direction}&top=15&threshold=${threshold}`,
   };
-  /* The map level is drawn with the light polygons below this zoom (see app.js). */
+  /* The map level is drawn with the national polygons below NATIONAL_ZOOM, the light ones
+     below DETAIL_ZOOM, the full ones above (see wantedDetail in app.js). */
+  const NATIONAL_ZOOM = 6;
   const DETAIL_ZOOM = 8;
   const pending = new Map();
 
@@ -38,8 +40,12 @@ window.maillageBoot = (() => {
   const thr = Math.max(0, Number(q.get("thr")) || 0);
   request(urls.indicators());
   request(urls.status());
+  // the first view: France, or the selection (a département or a région is seen whole, at a
+  // national zoom; the other territories closer, with the light polygons)
+  const selPrefix = (sel || "").split(":")[0];
+  const firstDetail = !sel || selPrefix === "dep" || selPrefix === "reg" ? "national" : "low";
   if (mapLevel !== "commune") {
-    request(urls.geometry(mapLevel, "low"));
+    request(urls.geometry(mapLevel, firstDetail));
     request(urls.choropleth(mapLevel, kind, q.get("ind") || "self_containment"));
   }
   if (sel && !q.get("pair")) {
@@ -49,6 +55,7 @@ window.maillageBoot = (() => {
 
   return {
     urls,
+    NATIONAL_ZOOM,
     DETAIL_ZOOM,
     /** The answer already requested for `path` (once), or null. */
     take(path) {

@@ -3,11 +3,14 @@
 Layers are built once per process from ``maillage.reference.geometry`` (lon/lat, simplified),
 with coordinates rounded to 4 decimals (≈ 10 m, the grid the reference is snapped to), and
 kept gzip-compressed in memory. The national commune layer is never sent whole: communes
-come per département (``?dep=29``). ``?detail=low`` serves a lighter layer for the national
-and regional views (zoom below 8): each polygon simplified on its own (Douglas-Peucker, 0.004°
-≈ 300 m, under a pixel at those zooms), a third of the vertices, built in a tenth of a second
-(simplifying the coverage as a whole keeps borders common but takes ten times longer, on the
-first request of a cold server).
+come per département (``?dep=29``). Two lighter layers serve the small scales, each polygon
+simplified on its own (Douglas-Peucker; simplifying the coverage as a whole keeps borders
+common but takes ten times longer, on the first request of a cold server):
+
+- ``?detail=low`` for regional views (zoom below 8): 0.004° ≈ 300 m, under a pixel there, a
+  third of the vertices, built in a tenth of a second;
+- ``?detail=national`` for the whole country (zoom below 6): 0.02° ≈ 1.5 km, under a pixel
+  there, a quarter of ``low``'s vertices: the map of France is drawn in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ router = APIRouter(tags=["géométrie"], responses=ERROR_RESPONSES)
 DECIMALS = {"commune": 4, "epci": 3, "ept": 4, "departement": 3, "region": 3, "perimeter": 4}
 #: Tolerance (degrees) of the light layers (``detail=low``): under a pixel below zoom 8.
 LOW_DETAIL_TOLERANCE = 0.004
-Detail = Literal["low", "full"]
+#: Tolerance (degrees) of the national layers (``detail=national``): under a pixel below zoom 6.
+NATIONAL_DETAIL_TOLERANCE = 0.02
+Detail = Literal["national", "low", "full"]
+#: Simplification tolerance of each light detail.
+TOLERANCE: dict[str, float] = {"low": LOW_DETAIL_TOLERANCE, "national": NATIONAL_DETAIL_TOLERANCE}
 
 
 def rounded(geoms: Any, decimals: int = 4) -> np.ndarray:
@@ -75,16 +82,16 @@ def _shapes(request: Request, level: str) -> pd.Series:
     return cached(request, ("shapes", level), lambda: reference.shapes(level))
 
 
-def _light_shapes(request: Request, level: str) -> pd.Series:
+def _light_shapes(request: Request, level: str, detail: str = "low") -> pd.Series:
     """The polygons of a level simplified for small scales (see the module docstring)."""
 
     def build() -> pd.Series:
         full = _shapes(request, level)
         arr = np.asarray(full, dtype=object)
-        light = shapely.simplify(arr, LOW_DETAIL_TOLERANCE, preserve_topology=False)
+        light = shapely.simplify(arr, TOLERANCE[detail], preserve_topology=False)
         return pd.Series(light, index=full.index, name=full.name)
 
-    return cached(request, ("shapes", level, "low"), build)
+    return cached(request, ("shapes", level, detail), build)
 
 
 def territory_shape(request: Request, store: Any, t: territories.Territory) -> Any:
@@ -107,7 +114,9 @@ def _names(store: Any, level: str) -> pd.DataFrame:
 def _layer(
     request: Request, store: Any, level: str, dep: str | None, detail: Detail = "full"
 ) -> bytes:
-    shapes = _light_shapes(request, level) if detail == "low" else _shapes(request, level)
+    shapes = (
+        _light_shapes(request, level, detail) if detail in TOLERANCE else _shapes(request, level)
+    )
     names = _names(store, level)
     if level == "commune":
         com = reference.communes()[["code", "dep"]].set_index("code")
@@ -185,13 +194,16 @@ def layer(
     ] = None,
     detail: Annotated[
         Detail,
-        Query(description="« low » : contours allégés pour les petites échelles (zoom < 8)"),
+        Query(
+            description="« low » : contours allégés pour les vues régionales (zoom < 8) ; "
+            "« national » : plus allégés encore, pour la France entière (zoom < 6)"
+        ),
     ] = "full",
 ) -> Response:
     """A GeoJSON FeatureCollection of the polygons of ``level`` (properties: code, name).
 
     Communes are served per département only (``dep`` is required for them), always in full
-    detail; ``detail=low`` lightens the other levels (shared borders stay common).
+    detail; ``detail=low`` and ``detail=national`` lighten the other levels.
     """
     if level == "commune" and dep is None:
         raise ApiError(
