@@ -314,8 +314,8 @@ async function loadTerritories() {
   map.getSource("terr").setData(first || currentGeo);
   mark(first ? "polygons-in-view" : "polygons");
   if (first) {
-    // the rest of the country once the page is usable (the map's worker lays out only what
-    // it is given: the view first halves the time to the first complete picture)
+    // the rest of the country once the page is usable (the map's worker lays out all it is
+    // given before the first tile: the territories around the view are drawn sooner alone)
     pageReady.promise.then(() => { if (currentGeo === fc) map.getSource("terr").setData(fc); });
   }
   await applyChoropleth(pre);
