@@ -27,8 +27,19 @@ other jobs.
     .venv/bin/python benchmarks/bench_sirene.py --rows 10000000 --repeat 2 --keep /tmp/s.csv --reuse
     .venv/bin/python benchmarks/bench_sirene.py --rows 2000000 --repeat 2
 
-Measured (2 shared cores, numba cache warm, 2026-11-25/26, parallel scan in 2 parts, kernel
-without per-row calls, places table with key and id side by side):
+Measured after the post-scan work was cut (2026-11-26; checks on the scanned columns, the
+DuckDB table made only when a step needs SQL — not for this stock alone —, head-office links
+in two parts, string columns from numpy buffers, no pandas import in the reader), one command
+of two same-run pairs, 10 M rows, numba cache warm, load average 1.14 before and 1.10 after:
+maillage 6.0 / 5.5 s, CPU 10.4 / 9.1 s, peak 823 / 824 MB; pandas 59.7 / 57.6 s, CPU 59.1 /
+57.2 s, peak 2 498 MB. Time ratios 9.93 / 10.41 (best / best 10.41), CPU ratio (best / best)
+6.26, peak memory ratio 3.03. Profile of ``read_sirene`` at 10 M rows in a fresh process
+(quiet machine, scratch script): 4.9–5.0 s, of which the scan 4.1–4.3 s and the head-office
+links 0.6–0.8 s (before: 7.8 s, scan 4.4 s, links 2.0 s, arrow and DuckDB tables and the
+checks 1.2 s). A single run; not yet measured under load from other jobs.
+
+Measured before that change (2 shared cores, numba cache warm, 2026-11-25/26, parallel scan
+in 2 parts, kernel without per-row calls, places table with key and id side by side):
 
 - 10 M rows (1.49 GB), three commands of two same-run pairs each, load average 0.1–1.2:
   maillage 8.1 / 8.6, 8.8 / 8.3, 8.3 / 8.0 s, CPU 12.4 / 12.9, 13.5 / 12.6, 12.8 / 12.4 s,
@@ -166,7 +177,15 @@ def _numba_cache_state() -> str:
     try:
         warm = all(
             kernel._cache._cache_file._load_index()
-            for kernel in (scan.scan, scan.hq_origins, scan.link_keys)
+            for kernel in (
+                scan.scan,
+                scan.hq_origins,
+                scan.link_keys,
+                scan.link_sums,
+                scan.gather_strings,
+                scan.next_run_start,
+                scan.merge_sums,
+            )
         )
     except AttributeError:
         return "unknown"

@@ -791,3 +791,92 @@ def link_keys(origin, place, section, band, rank):
         keys[k] = (rank[o] << 37) | (rank[d] << 13) | (np.int64(section[i]) << 5) | b
         k += 1
     return keys, other
+
+
+@nb.njit(cache=True, nogil=True)
+def link_sums(keys, weights):
+    """Sums of the sorted ``link_keys`` per (origin, destination, section) group.
+
+    ``weights[key & 31]`` is the weight of a link. Returns the groups whose sum is positive
+    (key >> 5, in order; written over the start of ``keys``, which is consumed), their sums,
+    the number of links that weigh 0 and the total of all sums.
+    """
+    n = keys.size
+    sums = np.empty(n, np.float64)
+    m = 0
+    zero = 0
+    total = 0.0
+    i = 0
+    while i < n:
+        group = keys[i] >> 5
+        value = 0.0
+        while i < n and keys[i] >> 5 == group:
+            w = weights[keys[i] & 31]
+            if w == 0:
+                zero += 1
+            value += w
+            i += 1
+        total += value
+        if value > 0:
+            keys[m] = group
+            sums[m] = value
+            m += 1
+    return keys[:m], sums[:m], zero, total
+
+
+@nb.njit(cache=True, nogil=True)
+def gather_strings(offsets, data, ranks):
+    """Arrow string buffers (offsets, bytes) of the strings ``ranks`` picks from the strings
+    ``data[offsets[r]:offsets[r + 1]]``: a ``take`` into numpy buffers."""
+    n = ranks.size
+    out_offsets = np.empty(n + 1, np.int32)
+    out_offsets[0] = 0
+    size = 0
+    for i in range(n):
+        r = ranks[i]
+        size += offsets[r + 1] - offsets[r]
+        out_offsets[i + 1] = size
+    out = np.empty(size, np.uint8)
+    for i in range(n):
+        r = ranks[i]
+        start = out_offsets[i]
+        for k in range(offsets[r + 1] - offsets[r]):
+            out[start + k] = data[offsets[r] + k]
+    return out_offsets, out
+
+
+@nb.njit(cache=True, nogil=True)
+def next_run_start(siret, j):
+    """The first row at or after ``j`` that starts a siren run (a valid SIRET whose siren
+    differs from the one of the valid SIRET before it), else ``siret.size``: the runs of
+    ``hq_origins`` never cross such a row, so the rows can be split there."""
+    k = j - 1
+    while k >= 0 and siret[k] < 0:
+        k -= 1
+    previous = siret[k] // 100000 if k >= 0 else -1
+    while j < siret.size:
+        if siret[j] >= 0 and siret[j] // 100000 != previous:
+            return j
+        j += 1
+    return siret.size
+
+
+@nb.njit(cache=True, nogil=True)
+def merge_sums(keys_a, sums_a, keys_b, sums_b):
+    """Two sorted lists of group keys with their sums as one (sums of equal keys added)."""
+    keys = np.empty(keys_a.size + keys_b.size, np.int64)
+    sums = np.empty(keys.size, np.float64)
+    i = j = m = 0
+    while i < keys_a.size or j < keys_b.size:
+        if j == keys_b.size or (i < keys_a.size and keys_a[i] < keys_b[j]):
+            keys[m], sums[m] = keys_a[i], sums_a[i]
+            i += 1
+        elif i == keys_a.size or keys_b[j] < keys_a[i]:
+            keys[m], sums[m] = keys_b[j], sums_b[j]
+            j += 1
+        else:
+            keys[m], sums[m] = keys_a[i], sums_a[i] + sums_b[j]
+            i += 1
+            j += 1
+        m += 1
+    return keys[:m], sums[:m]

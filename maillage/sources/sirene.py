@@ -72,10 +72,13 @@ DuckDB path. A file the scanner does not accept (header quoted oddly or repeated
 UTF-8, a malformed row) is read by DuckDB instead, which names the malformed lines. The table
 then lives in an in-memory DuckDB database that spills to a temporary folder beyond
 ``memory_limit``; every check is one scan of it (sample lines only for the checks that hit).
-For a scanned stock whose SIRETs increase (the published one), the head-office links are
-computed on the scanned columns (numba pass over the siren runs, sorted integer keys on place
-ids; :func:`_hq_links_numpy`), with the same counts, warnings and tables as the SQL join.
-The other two files are read by DuckDB in parallel. Nothing is loaded whole into Python.
+For a scanned stock whose SIRETs increase (the published one), the checks are counted on the
+scanned columns (:func:`_prepare_scanned`) and the head-office links computed on them (numba
+passes over the siren runs in parallel parts, sorted integer keys on place ids;
+:func:`_hq_links_numpy`), with the same counts, warnings and tables as the SQL path; the
+DuckDB table is then made only when a step needs SQL (the succession links, a head-office
+fallback). The other two files are read by DuckDB in parallel. Nothing is loaded whole into
+Python.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -597,6 +601,7 @@ def _stage_establishments(
     *,
     scanner: bool = True,
     keep: dict[str, Any] | None = None,
+    table: bool = True,
 ) -> tuple[int, str, str, bool | None]:
     """Read the establishments stock into ``etab`` (same table as ``_stage`` with
     ``_etab_select()``); returns (rows, display, sha256, whether the valid SIRETs strictly
@@ -610,7 +615,8 @@ def _stage_establishments(
 
     ``keep``: when given and the scanner read the file, ``keep["stock"]`` is set to the
     scanned columns (:class:`~maillage.sources._sirene_scan.ScannedStock`), for the numpy
-    head-office links.
+    head-office links. ``table=False`` (with ``keep``): a scanned stock is not copied into
+    ``etab`` yet; the caller does it (:func:`_etab_from_stock`) if it needs the table.
     """
     what, expected = "a Sirene establishments stock", "sirene_etablissement"
     if scanner:
@@ -625,9 +631,9 @@ def _stage_establishments(
             if stock is not None:
                 if keep is not None:
                     keep["stock"] = stock
-                increasing = stock.increasing
-                rows = int(con.execute("SELECT count(*) FROM etab").fetchall()[0][0])
-                return rows, opened.display, opened.sha256, increasing
+                if table or keep is None:
+                    _etab_from_stock(con, stock)
+                return stock.rows, opened.display, opened.sha256, stock.increasing
     return *_stage(
         con,
         path,
@@ -667,7 +673,7 @@ def _plain_header_start(opened: OpenedFile) -> int | None:
 
 
 def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> Any:
-    """Fill ``etab`` with the numba scanner; None when the DuckDB path must read the file.
+    """Scan the stock with the numba scanner; None when the DuckDB path must read the file.
 
     Returns the scanned columns (their ``increasing`` says whether the valid SIRETs strictly
     increase in file order, checked while scanning)."""
@@ -692,6 +698,11 @@ def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> Any:
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:
         log.info("%s: read by DuckDB (%s)", opened.display, exc)
         return None
+    return stock
+
+
+def _etab_from_stock(con: duckdb.DuckDBPyConnection, stock: Any) -> None:
+    """``etab`` (the DuckDB path's typed table) from the scanned columns."""
     con.register("_etab_scan", _scanned_table(stock))
     try:
         con.execute(
@@ -700,7 +711,6 @@ def _scan_into(con: duckdb.DuckDBPyConnection, opened: OpenedFile) -> Any:
         )
     finally:
         con.unregister("_etab_scan")
-    return stock
 
 
 def _fix_odd_rows(
@@ -748,19 +758,19 @@ def _scanned_table(stock: Any) -> pa.Table:
     flags = stock.flags
     return pa.table(
         {
-            "siret": pa.array(stock.siret, mask=stock.siret < 0),
+            "siret": _arrow_column(stock.siret, pa.int64(), stock.siret >= 0),
             "place": pa.DictionaryArray.from_arrays(
-                pa.array(stock.place, mask=stock.place < 0),
-                pa.array(stock.places, pa.string()),
+                _arrow_column(stock.place, pa.int32(), stock.place >= 0),
+                _arrow_strings(stock.places),
             ),
-            "siege": pa.array((flags & 1).astype(bool)),
-            "active": pa.array((flags & 2).astype(bool)),
-            "state_ok": pa.array((flags & 4).astype(bool)),
+            "siege": _arrow_column(flags & 1, pa.bool_()),
+            "active": _arrow_column(flags & 2, pa.bool_()),
+            "state_ok": _arrow_column(flags & 4, pa.bool_()),
             # band -1 (empty) and -2 (unknown) pick the two trailing zeros, masked as NULL
-            "weight": pa.array(midpoints[stock.band], mask=stock.band < 0),
-            "bad_band": pa.array(stock.band == -2),
-            "section": pa.array(stock.section),
-            "treated": pa.array(stock.treated, mask=stock.treated == NO_DATE).cast(pa.date32()),
+            "weight": _arrow_column(midpoints[stock.band], pa.float32(), stock.band >= 0),
+            "bad_band": _arrow_column(stock.band == -2, pa.bool_()),
+            "section": _arrow_column(stock.section, pa.uint8()),
+            "treated": _arrow_column(stock.treated, pa.date32(), stock.treated != NO_DATE),
         }
     )
 
@@ -797,13 +807,19 @@ def _report(
         + f" FROM {table}"
     ).fetchall()[0]
     for check, n in zip(checks, counts, strict=True):
-        flows.counts[check.key] = int(n)
-        if n:
-            tail = "; left out" if check.left_out else ""
-            lines = _sample_lines(con, table, check.where, line)
-            flows.warnings.append(
-                f"{display}: {int(n):,} {check.message}{tail} (e.g. line(s) {lines})"
-            )
+        _count(
+            flows, check, int(n), display, lambda c=check: _sample_lines(con, table, c.where, line)
+        )
+
+
+def _count(
+    flows: SireneFlows, check: _Check, n: int, display: str, lines: Callable[[], str]
+) -> None:
+    """Store the count of a check; a warning quoting ``lines()`` when it hits."""
+    flows.counts[check.key] = n
+    if n:
+        tail = "; left out" if check.left_out else ""
+        flows.warnings.append(f"{display}: {n:,} {check.message}{tail} (e.g. line(s) {lines()})")
 
 
 def _siret(column: str) -> str:
@@ -869,8 +885,42 @@ def _prepare_establishments(
 
     ``increasing``: whether the valid SIRETs strictly increase, when the reader knows it.
     """
+    _report(con, flows, "etab", _etab_checks(), disp)
+    if increasing is None:
+        increasing = _increasing(con)
+    dup = 0 if increasing else _duplicates(con)
+    flows.counts["etab_duplicate_siret"] = dup
+    if not dup:
+        _etab_ok_view(con)
+        return
+    con.execute(
+        f"CREATE OR REPLACE TABLE etab_ok AS SELECT {_ETAB_OK_COLUMNS}, rowid + 2 AS line, "
+        "row_number() OVER (PARTITION BY siret ORDER BY rowid) AS copy FROM etab "
+        "WHERE siret IS NOT NULL"
+    )
+    lines = _sample_lines(con, "etab_ok", "copy > 1", "line")
+    flows.warnings.append(
+        f"{disp}: {dup:,} SIRET(s) listed more than once (first kept); the other copies left "
+        f"out (e.g. line(s) {lines})"
+    )
+    con.execute("DELETE FROM etab_ok WHERE copy > 1")
+
+
+_ETAB_OK_COLUMNS = "siret, siret // 100000 AS siren, place, siege, active, weight, section"
+
+
+def _etab_ok_view(con: duckdb.DuckDBPyConnection) -> None:
+    """``etab_ok`` over ``etab`` when no valid SIRET is repeated."""
+    con.execute(
+        f"CREATE OR REPLACE VIEW etab_ok AS SELECT {_ETAB_OK_COLUMNS}, rowid + 2 AS line "
+        "FROM etab WHERE siret IS NOT NULL"
+    )
+
+
+def _etab_checks() -> list[_Check]:
+    """The checks of the establishments stock (SQL conditions on ``etab``)."""
     ok = "siret IS NOT NULL"
-    checks = [
+    return [
         _Check("etab_bad_siret", "siret IS NULL", "establishment(s) whose SIRET is not 14 digits"),
         _Check(
             "etab_bad_band",
@@ -893,29 +943,27 @@ def _prepare_establishments(
             left_out=False,
         ),
     ]
-    _report(con, flows, "etab", checks, disp)
-    columns = "siret, siret // 100000 AS siren, place, siege, active, weight, section"
-    if increasing is None:
-        increasing = _increasing(con)
-    dup = 0 if increasing else _duplicates(con)
-    flows.counts["etab_duplicate_siret"] = dup
-    if not dup:
-        con.execute(
-            f"CREATE OR REPLACE VIEW etab_ok AS SELECT {columns}, rowid + 2 AS line FROM etab "
-            f"WHERE {ok}"
-        )
-        return
-    con.execute(
-        f"CREATE OR REPLACE TABLE etab_ok AS SELECT {columns}, rowid + 2 AS line, "
-        "row_number() OVER (PARTITION BY siret ORDER BY rowid) AS copy FROM etab "
-        f"WHERE {ok}"
-    )
-    lines = _sample_lines(con, "etab_ok", "copy > 1", "line")
-    flows.warnings.append(
-        f"{disp}: {dup:,} SIRET(s) listed more than once (first kept); the other copies left "
-        f"out (e.g. line(s) {lines})"
-    )
-    con.execute("DELETE FROM etab_ok WHERE copy > 1")
+
+
+def _prepare_scanned(flows: SireneFlows, disp: str, stock: Any) -> None:
+    """The checks of :func:`_prepare_establishments` on the scanned columns of a stock whose
+    valid SIRETs strictly increase (none repeated): same counts, warnings and sample lines,
+    without the DuckDB table."""
+    valid = stock.siret >= 0
+    bad = {
+        "etab_bad_siret": lambda: ~valid,
+        "etab_bad_band": lambda: stock.band == -2,
+        "etab_no_place": lambda: (stock.place < 0) & valid,
+        "etab_bad_state": lambda: ((stock.flags & 4) == 0) & valid,
+    }
+    for check in _etab_checks():
+        rows = bad[check.key]()
+
+        def lines(rows: np.ndarray = rows) -> str:
+            return ", ".join(str(i + 2) for i in np.flatnonzero(rows)[:_SAMPLES].tolist())
+
+        _count(flows, check, int(np.count_nonzero(rows)), disp, lines)
+    flows.counts["etab_duplicate_siret"] = 0
 
 
 def _increasing(con: duckdb.DuckDBPyConnection) -> bool:
@@ -940,6 +988,17 @@ def _duplicates(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0])
 
 
+def _scanned_stock_year(stock: Any) -> tuple[int, dt.date | None]:
+    """:func:`_stock_year` from the scanned columns."""
+    from maillage.sources._sirene_scan import NO_DATE
+
+    latest = int(stock.treated.max()) if stock.treated.size else NO_DATE
+    if latest == NO_DATE:  # the smallest int32: only rows without a date
+        return dt.date.today().year, None
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=latest)
+    return day.year, day
+
+
 def _stock_year(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date | None]:
     latest = con.execute("SELECT max(treated) FROM etab").fetchall()[0][0]
     if latest is None:
@@ -953,17 +1012,20 @@ def _hq_links(
     have_ul: bool,
     disp: str,
     stock: Any = None,
+    before_sql: Callable[[], None] | None = None,
 ) -> None:
     """Head office of each siren, then head-office place → establishment place, by section.
 
     With the scanned columns of a stock whose SIRETs increase (the published one), the links
     are computed with numba and numpy on integer place ids (:func:`_hq_links_numpy`);
-    otherwise with SQL.
+    otherwise with SQL (``before_sql`` is called first: it makes ``etab_ok`` when deferred).
     Both give the same counts, warnings and tables (rows ordered by origin, destination and
     section).
     """
     if stock is not None and stock.increasing and _hq_links_numpy(con, flows, have_ul, disp, stock):
         return
+    if before_sql is not None:
+        before_sql()
     # an active flagged establishment first, then the first listed (2^40 > any line number)
     flagged = """
         SELECT siren, arg_max(place, active::BIGINT * 1099511627776 - line) AS place
@@ -1086,20 +1148,65 @@ def _legal_unit_origins(
     return origin
 
 
+#: Least rows per part of the head-office links (smaller stocks are linked by one thread).
+_LINK_PART_ROWS = 1 << 20
+
+
+def _link_bounds(siret: np.ndarray, parts: int | None) -> list[tuple[int, int]]:
+    """``[start, end)`` rows of each part of the head-office links, split where a siren run
+    starts (``parts``: default one per usable core, each at least ``_LINK_PART_ROWS``)."""
+    from maillage.sources import _sirene_scan as scan
+
+    n = siret.size
+    if parts is None:
+        parts = scan.default_parts(n * scan.MIN_PART // _LINK_PART_ROWS)
+    starts = [0]
+    for k in range(1, parts):
+        start = int(scan.next_run_start(siret, k * n // parts))
+        if starts[-1] < start < n:
+            starts.append(start)
+    return list(zip(starts, [*starts[1:], n], strict=True))
+
+
+def _in_threads(work: Callable[[tuple[int, int]], Any], bounds: list[tuple[int, int]]) -> list:
+    """``work`` over every part, each in its own thread when there are several (the numba
+    kernels and numpy's sort release the GIL)."""
+    if len(bounds) == 1:
+        return [work(bounds[0])]
+    with ThreadPoolExecutor(len(bounds), thread_name_prefix="maillage-links") as pool:
+        return list(pool.map(work, bounds))
+
+
 def _hq_links_numpy(
-    con: duckdb.DuckDBPyConnection, flows: SireneFlows, have_ul: bool, disp: str, stock: Any
+    con: duckdb.DuckDBPyConnection,
+    flows: SireneFlows,
+    have_ul: bool,
+    disp: str,
+    stock: Any,
+    parts: int | None = None,
 ) -> bool:
     """The head-office links of ``_hq_links`` over the scanned columns (numba kernels).
 
     The stock's valid SIRETs strictly increase (so none is repeated and the establishments
     of a siren are one run): the head office of every run is found in one pass; each link
     becomes one integer key (place ranks in code order, section, band) and the sorted keys
-    give the (origin, destination, section) sums; place ids become codes only for the
-    resulting pairs. Returns False (nothing done) when the SQL path must decide.
+    give the (origin, destination, section) sums in one more pass; place ids become codes
+    only for the resulting pairs. The rows are cut into ``parts`` (:func:`_link_bounds`)
+    where a siren run starts, linked in parallel threads, their sums then merged: the
+    result does not depend on the parts. Returns False (nothing done) when the SQL path must
+    decide.
     """
     from maillage.sources import _sirene_scan as scan
 
-    origin = scan.hq_origins(stock.siret, stock.place, stock.flags)
+    bounds = _link_bounds(stock.siret, parts)
+
+    def head_offices(ab: tuple[int, int]) -> np.ndarray:
+        a, b = ab
+        return scan.hq_origins(stock.siret[a:b], stock.place[a:b], stock.flags[a:b])
+
+    origins = _in_threads(head_offices, bounds)
+    origin = origins[0] if len(origins) == 1 else np.concatenate(origins)
+    del origins
     if have_ul:
         origin = _legal_unit_origins(con, stock, origin)
         if origin is None:
@@ -1108,8 +1215,6 @@ def _hq_links_numpy(
     order = np.argsort(codes, kind="stable") if codes.size else np.zeros(0, np.int64)
     rank = np.empty(max(codes.size, 1), dtype=np.int64)
     rank[order] = np.arange(codes.size)
-    keys, other = scan.link_keys(origin, stock.place, stock.section, stock.band, rank)
-    keys.sort()
     # weight of the low 5 bits of a key: 0 for no band, else the band's midpoint
     if flows.measure == "jobs":
         weights = np.zeros(32, dtype=np.float64)
@@ -1118,62 +1223,131 @@ def _hq_links_numpy(
         )
     else:
         weights = np.ones(32, dtype=np.float64)
-    zero_weight = int(np.count_nonzero(weights[keys & 31] == 0))
-    group = keys >> 5
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if keys.size else keys
-    sums = np.add.reduceat(weights[keys & 31], starts) if keys.size else np.zeros(0)
-    counts = np.diff(np.r_[starts, keys.size])
-    keys = group[starts]
+
+    def link(ab: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int, int, float, int]:
+        a, b = ab
+        keys, other = scan.link_keys(
+            origin[a:b], stock.place[a:b], stock.section[a:b], stock.band[a:b], rank
+        )
+        keys.sort()
+        groups, sums, zero, total = scan.link_sums(keys, weights)
+        return groups, sums, keys.size, zero, total, other
+
+    parts_done = _in_threads(link, bounds)
+    groups, sums = parts_done[0][:2]
+    for more in parts_done[1:]:
+        groups, sums = scan.merge_sums(groups, sums, *more[:2])
+    # the weights are multiples of 0.5: every sum is exact, in any order
+    linked = sum(p[2] for p in parts_done)
+    zero_weight = sum(p[3] for p in parts_done)
+    total = sum(p[4] for p in parts_done)
+    other = sum(p[5] for p in parts_done)
     lost = np.flatnonzero(origin == scan.NO_HEAD_OFFICE)
     flows.counts["hq_not_found"] = int(lost.size)
-    flows.counts["hq_establishments_linked"] = int(counts.sum())
-    flows.counts["hq_value"] = float(sums.sum())
+    flows.counts["hq_establishments_linked"] = int(linked)
+    flows.counts["hq_value"] = float(total)
     flows.counts["hq_establishments_other_commune"] = int(other)
-    flows.counts["hq_establishments_zero_weight"] = zero_weight
+    flows.counts["hq_establishments_zero_weight"] = int(zero_weight)
     sample = ", ".join(str(x) for x in (lost[:_SAMPLES] + 2).tolist())
     _hq_warnings(flows, have_ul, disp, sample)
     flows.counts["active_establishments"] = int(
         np.count_nonzero((stock.flags & 2).astype(bool) & (stock.siret >= 0))
     )
-    flows.hq, flows.hq_breakdown = _hq_tables(
-        pa.array(codes[order].tolist(), pa.string()), keys, sums
-    )
+    flows.hq, flows.hq_breakdown = _hq_tables(codes[order].tolist(), groups, sums)
     return True
 
 
-def _hq_tables(codes: pa.Array, keys: np.ndarray, sums: np.ndarray) -> tuple[pa.Table, pa.Table]:
+def _arrow_column(
+    values: np.ndarray, type_: pa.DataType, valid: np.ndarray | None = None
+) -> pa.Array:
+    """A numpy column as an arrow array of ``type_`` (same bytes), NULL where not ``valid``.
+
+    Built from buffers: ``pa.array`` on a numpy array imports pandas (a quarter of a second).
+    """
+    values = np.ascontiguousarray(values)
+    bitmap, nulls = None, 0
+    if valid is not None:
+        nulls = int(valid.size - np.count_nonzero(valid))
+        if nulls:
+            bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if type_ == pa.bool_():
+        data = pa.py_buffer(np.packbits(values.astype(bool, copy=False), bitorder="little"))
+    else:
+        data = pa.py_buffer(values)
+    return pa.Array.from_buffers(type_, values.size, [bitmap, data], null_count=nulls)
+
+
+def _string_buffers(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of ``texts`` laid out as an arrow string array."""
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum(np.array([len(b) for b in encoded], dtype=np.int64))
+    return offsets, np.frombuffer(b"".join(encoded), dtype=np.uint8)
+
+
+def _arrow_strings(texts: Sequence[str]) -> pa.Array:
+    """Strings as an arrow string array, built from buffers (see :func:`_arrow_column`)."""
+    offsets, data = _string_buffers(texts)
+    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _hq_tables(
+    codes: Sequence[str], keys: np.ndarray, sums: np.ndarray
+) -> tuple[pa.Table, pa.Table]:
     """(flows, section breakdown) from the sorted group keys (origin rank << 32 |
     destination rank << 8 | section, ranks into ``codes``) and sums: rows with a positive
-    value, ordered by origin, destination and section."""
+    value, ordered by origin, destination and section.
+
+    The string columns are gathered by numba into numpy buffers that arrow wraps: arrow's
+    own ``take`` allocates from its memory pool, whose first use of that much memory costs
+    several times the gathering itself.
+    """
+    from maillage.sources._sirene_scan import gather_strings
+
     keep = sums > 0
     keys, value = keys[keep], sums[keep]
 
-    def code(ranks: np.ndarray) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(ranks.astype(np.int32)), codes).cast(
-            pa.string()
-        )
+    def column(table: tuple[np.ndarray, np.ndarray], ranks: np.ndarray) -> pa.Array:
+        offsets, data = gather_strings(*table, ranks.astype(np.int32))
+        return pa.StringArray.from_buffers(ranks.size, pa.py_buffer(offsets), pa.py_buffer(data))
 
-    letters = pa.array([chr(i) for i in range(256)], pa.string())
-    breakdown = pa.table(
-        {
-            "origin": code(keys >> 32),
-            "destination": code((keys >> 8) & 0xFFFFFF),
-            "dimension": pa.DictionaryArray.from_arrays(
-                pa.array(np.zeros(keys.size, dtype=np.int32)), pa.array(["section"])
-            ).cast(pa.string()),
-            "category": pa.DictionaryArray.from_arrays(
-                pa.array((keys & 0xFF).astype(np.int32)), letters
-            ).cast(pa.string()),
-            "value": pa.array(value, pa.float64()),
-        }
-    )
+    def repeated(text: bytes, n: int) -> pa.Array:
+        offsets = np.arange(0, len(text) * (n + 1), len(text), dtype=np.int32)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text * n))
+
+    places = _string_buffers(codes)
+    section = (keys & 0xFF).astype(np.uint8)
+    if section.size and section.max() >= 0x80:  # not one ASCII letter: UTF-8 of chr(code)
+        category = column(_string_buffers([chr(i) for i in range(256)]), section)
+    else:  # one byte per row
+        offsets = np.arange(section.size + 1, dtype=np.int32)
+        category = pa.StringArray.from_buffers(
+            section.size, pa.py_buffer(offsets), pa.py_buffer(section)
+        )
     pair = keys >> 8
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if pair.size else pair
+    ranks = (keys >> 32, pair & 0xFFFFFF, pair[starts] >> 24, pair[starts] & 0xFFFFFF)
+    # the four place columns: two threads (the gathering releases the GIL)
+    with ThreadPoolExecutor(2, thread_name_prefix="maillage-links") as pool:
+        origin, destination, pair_origin, pair_destination = pool.map(
+            lambda r: column(places, r), ranks
+        )
+    breakdown = pa.table(
+        {
+            "origin": origin,
+            "destination": destination,
+            "dimension": repeated(b"section", keys.size),
+            "category": category,
+            "value": _arrow_column(value, pa.float64()),
+        }
+    )
     flows = pa.table(
         {
-            "origin": code(pair[starts] >> 24),
-            "destination": code(pair[starts] & 0xFFFFFF),
-            "value": pa.array(np.add.reduceat(value, starts) if pair.size else value, pa.float64()),
+            "origin": pair_origin,
+            "destination": pair_destination,
+            "value": _arrow_column(
+                np.add.reduceat(value, starts) if pair.size else value, pa.float64()
+            ),
         }
     )
     return flows.cast(FLOW_SCHEMA), breakdown.cast(BREAKDOWN_SCHEMA)
@@ -1364,13 +1538,30 @@ def read_sirene(
         say("Lecture du stock des établissements Sirene", 0.05)
         scanned: dict[str, Any] = {}
         n, disp, sha, increasing = _stage_establishments(
-            con, files.etablissements, scanner=scanner, keep=scanned
+            con, files.etablissements, scanner=scanner, keep=scanned, table=False
         )
         flows.rows["etablissements"], flows.files["etablissements"] = n, disp
         flows.sha256["etablissements"] = sha
-        year, latest = _stock_year(con)
+        # a scanned stock whose SIRETs increase is checked on its columns; its DuckDB table
+        # is only made when a step needs SQL (the succession links, a head-office fallback)
+        deferred = scanned.get("stock") if increasing else None
+        if deferred is not None:
+            year, latest = _scanned_stock_year(deferred)
+            _prepare_scanned(flows, disp, deferred)
+        else:
+            if "stock" in scanned:
+                _etab_from_stock(con, scanned["stock"])
+            year, latest = _stock_year(con)
+            _prepare_establishments(con, flows, disp, increasing)
         flows.hq_vintage = year
-        _prepare_establishments(con, flows, disp, increasing)
+
+        def etab_tables() -> None:
+            nonlocal deferred
+            if deferred is not None:
+                _etab_from_stock(con, deferred)
+                _etab_ok_view(con)
+                deferred = None
+
         have_ul = files.unites_legales is not None
         if files.unites_legales is not None:
             say("Lecture du stock des unités légales", 0.3)
@@ -1387,7 +1578,7 @@ def read_sirene(
             flows.rows["unites_legales"], flows.files["unites_legales"] = n, disp_ul
             flows.sha256["unites_legales"] = sha
         say("Liens siège – établissement", 0.5)
-        _hq_links(con, flows, have_ul, disp, scanned.pop("stock", None))
+        _hq_links(con, flows, have_ul, disp, scanned.pop("stock", None), etab_tables)
         if files.successions is not None:
             say("Lecture des liens de succession", 0.6)
             n, disp_s, sha = _stage(
@@ -1407,6 +1598,7 @@ def read_sirene(
                 list(years) if years is not None else list(range(last - last_years + 1, last + 1))
             )
             say("Transferts d'établissements", 0.75)
+            etab_tables()
             _transfers(con, flows, wanted, last, disp_s)
         else:
             flows.warnings.append(
