@@ -36,7 +36,9 @@ maillage 6.0 / 5.5 s, CPU 10.4 / 9.1 s, peak 823 / 824 MB; pandas 59.7 / 57.6 s,
 6.26, peak memory ratio 3.03. Profile of ``read_sirene`` at 10 M rows in a fresh process
 (quiet machine, scratch script): 4.9–5.0 s, of which the scan 4.1–4.3 s and the head-office
 links 0.6–0.8 s (before: 7.8 s, scan 4.4 s, links 2.0 s, arrow and DuckDB tables and the
-checks 1.2 s). A single run; not yet measured under load from other jobs.
+checks 1.2 s). Under load — the same command while another process kept one of the two
+cores busy (``python3 -c "while True: pass"``) — two pairs gave time ratios 7.67 / 7.35 (maillage
+7.6 s best, CPU 9.3 s; pandas 56.2 s), CPU ratio 5.95, peak 824 MB.
 
 Measured before that change (2 shared cores, numba cache warm, 2026-11-25/26, parallel scan
 in 2 parts, kernel without per-row calls, places table with key and id side by side):
@@ -50,8 +52,9 @@ in 2 parts, kernel without per-row calls, places table with key and id side by s
   10.5 / 10.8 s, CPU 10.4 / 10.7 s, peak 710 MB. Time ratios 3.58 / 4.44, CPU ratio 3.04 (the
   fixed costs — imports, numba cache load — weigh more on a small file).
 
-The target (at least 5x faster in wall time at 10 M rows, peak under 4 GB) is met on these
-runs, all six pairs between 6.2 and 7.0. It is not met when other jobs load the 2 cores:
+Before the post-scan change, the target (at least 5x faster in wall time at 10 M rows, peak
+under 4 GB) was met on these runs, all six pairs between 6.2 and 7.0, but not when other jobs
+loaded the 2 cores:
 intermediate versions measured 5.17 / 3.84 (parallel scan, previous kernel, load average
 about 3) and 3.46 / 3.09 (kernel without per-row calls, before the in-place join and the new
 places table) while other jobs took about half of the CPU (maillage 19.4 s wall for 13.7 s
