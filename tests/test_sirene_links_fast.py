@@ -173,16 +173,7 @@ def _scanned(tmp_path: Path, rows: list[list[str]]):
 
 
 def _links(stock, parts: int, measure: str = "jobs") -> S.SireneFlows:
-    flows = S.SireneFlows(
-        hq=S._empty(S.FLOW_SCHEMA),
-        hq_breakdown=S._empty(S.BREAKDOWN_SCHEMA),
-        hq_vintage=0,
-        transfers={},
-        measure=measure,
-        sha256={},
-        files={},
-        rows={},
-    )
+    flows = S.SireneFlows.empty(measure)
     assert S._hq_links_numpy(None, flows, False, "stock", stock, parts=parts)
     return flows
 

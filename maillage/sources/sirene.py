@@ -508,6 +508,20 @@ class SireneFlows:
     counts: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    @classmethod
+    def empty(cls, measure: str) -> SireneFlows:
+        """No flow yet: what the reader fills in, file by file."""
+        return cls(
+            hq=_empty(FLOW_SCHEMA),
+            hq_breakdown=_empty(BREAKDOWN_SCHEMA),
+            hq_vintage=0,
+            transfers={},
+            measure=measure,
+            sha256={},
+            files={},
+            rows={},
+        )
+
     def digest(self, *extra: object) -> str:
         """One checksum for the import of one (kind, vintage): inputs, method, ``extra``."""
         h = hashlib.sha256()
@@ -1520,16 +1534,7 @@ def read_sirene(
     if isinstance(paths, str | Path):
         paths = [paths]
     files = classify(paths)
-    flows = SireneFlows(
-        hq=_empty(FLOW_SCHEMA),
-        hq_breakdown=_empty(BREAKDOWN_SCHEMA),
-        hq_vintage=0,
-        transfers={},
-        measure=measure,
-        sha256={},
-        files={},
-        rows={},
-    )
+    flows = SireneFlows.empty(measure)
     if files.ignored:
         flows.warnings.append(
             f"files not used (not a stock file we read): {', '.join(files.ignored)}"
