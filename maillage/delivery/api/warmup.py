@@ -54,14 +54,19 @@ class WarmUpReport:
         return [path for path, code in self.answers.items() if code != 200]
 
 
+def choropleth_path(api_prefix: str) -> str:
+    """The default map's values, as ``web/boot.js`` asks for them."""
+    query = f"level={DEFAULT_LEVEL}&kind={DEFAULT_KIND}&indicator={DEFAULT_INDICATOR}"
+    return f"{api_prefix}/choropleth?{query}"
+
+
 def first_view_paths(api_prefix: str) -> list[str]:
     """The API requests of the default first view, as ``web/boot.js`` writes them."""
-    choropleth = f"level={DEFAULT_LEVEL}&kind={DEFAULT_KIND}&indicator={DEFAULT_INDICATOR}"
     return [
         f"{api_prefix}/indicators",
         f"{api_prefix}/status",
         *(f"{api_prefix}/geometry/{level}?detail={detail}" for level, detail in LIGHT_LAYERS),
-        f"{api_prefix}/choropleth?{choropleth}",
+        choropleth_path(api_prefix),
     ]
 
 
@@ -89,20 +94,21 @@ async def warm_up(app: FastAPI, api_prefix: str) -> WarmUpReport:
     """Ask the application for the default first view and one selection; compress the web files."""
     report = WarmUpReport()
     t0 = time.perf_counter()
-    web_files = getattr(app.state, "web_files", None)
-    if web_files is not None:
-        report.static_files = web_files.precompress()
+    report.static_files = app.state.web_files.precompress()
     transport = httpx.ASGITransport(app=app)
     headers = {"accept-encoding": "gzip"}
     async with httpx.AsyncClient(transport=transport, base_url="http://warm-up") as client:
-        last = None
-        for path in first_view_paths(api_prefix):
-            last = await client.get(path, headers=headers)
-            report.answers[path] = last.status_code
-        code = _first_code(last) if last is not None else None
+
+        async def ask(path: str) -> httpx.Response:
+            answer = await client.get(path, headers=headers)
+            report.answers[path] = answer.status_code
+            return answer
+
+        first_view = {path: await ask(path) for path in first_view_paths(api_prefix)}
+        code = _first_code(first_view[choropleth_path(api_prefix)])
         if code is not None:
             for path in selection_paths(api_prefix, f"{DEFAULT_LEVEL}:{code}"):
-                report.answers[path] = (await client.get(path, headers=headers)).status_code
+                await ask(path)
     report.seconds = time.perf_counter() - t0
     for path in report.failed:
         log.warning("warm-up: %s answered %s", path, report.answers[path])
